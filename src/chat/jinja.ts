@@ -12,7 +12,7 @@
 //    start with `if seq:`); functionary v3.1 relies on it.
 //  - `reject(test, ...)` / `select(test, ...)` on lists are missing; Llama 3.1 uses reject.
 
-import { Environment, Interpreter, Template } from "@huggingface/jinja";
+import * as jinja from "@huggingface/jinja";
 import { UserError } from "../errors.ts";
 
 /** The parts of the library's runtime values and AST nodes we touch (its classes are not exported). */
@@ -24,6 +24,21 @@ interface Node {
   type: string;
   [key: string]: unknown;
 }
+
+interface Environment {
+  set(name: string, value: unknown): RuntimeValue;
+  readonly tests: ReadonlyMap<string, (...values: RuntimeValue[]) => boolean>;
+}
+interface InterpreterBase {
+  run(program: unknown): RuntimeValue;
+  evaluate(statement: unknown, environment: Environment): RuntimeValue;
+}
+
+// The package's .d.ts files import "./runtime" without an extension, which NodeNext resolution
+// cannot follow, so its classes are typed here by the few members we use.
+const Environment = jinja.Environment as unknown as new () => Environment;
+const Interpreter = jinja.Interpreter as unknown as new (env: Environment) => InterpreterBase;
+const Template = jinja.Template as unknown as new (source: string) => { parsed: unknown };
 
 // A node that stands for an already evaluated value, so a rewritten AST never evaluates an
 // expression twice.
@@ -40,15 +55,15 @@ const isNullish = (v: RuntimeValue) => v.type === "NullValue" || v.type === "Und
 const SEQUENCE_FILTERS = new Set(["selectattr", "rejectattr", "select", "reject", "map", "list"]);
 
 class ChatInterpreter extends Interpreter {
-  override evaluate(statement: unknown, environment: Environment): never {
+  override evaluate(statement: unknown, environment: Environment): RuntimeValue {
     const node = statement as Node | undefined;
-    if (node?.type === VALUE_NODE) return node.value as never;
+    if (node?.type === VALUE_NODE) return node.value as RuntimeValue;
     if (node?.type === "For") return this.evaluateForLoop(node, environment);
     if (node?.type === "FilterExpression") return this.evaluateFilter(node, environment);
-    return super.evaluate(statement as never, environment) as never;
+    return super.evaluate(statement, environment);
   }
 
-  private evaluateForLoop(node: Node, environment: Environment): never {
+  private evaluateForLoop(node: Node, environment: Environment): RuntimeValue {
     const iterableNode = node.iterable as Node;
     const isSelect = iterableNode.type === "SelectExpression";
     const source = (isSelect ? iterableNode.lhs : iterableNode) as Node;
@@ -59,22 +74,22 @@ class ChatInterpreter extends Interpreter {
     }
     const valueNode: Node = { type: VALUE_NODE, value };
     const iterable = isSelect ? { ...iterableNode, lhs: valueNode } : valueNode;
-    return super.evaluate({ ...node, iterable } as never, environment) as never;
+    return super.evaluate({ ...node, iterable }, environment);
   }
 
-  private evaluateFilter(node: Node, environment: Environment): never {
+  private evaluateFilter(node: Node, environment: Environment): RuntimeValue {
     const filter = node.filter as Node;
     const name = filter.type === "Identifier" ? filter.value : filter.type === "CallExpression" ? (filter.callee as Node).value : undefined;
     if (typeof name !== "string" || !SEQUENCE_FILTERS.has(name)) {
-      return super.evaluate(node as never, environment) as never;
+      return super.evaluate(node, environment);
     }
     const operand = this.evaluate(node.operand as Node, environment) as RuntimeValue;
-    if (isNullish(operand)) return new ArrayValue([]) as never;
+    if (isNullish(operand)) return new ArrayValue([]);
     if ((name === "select" || name === "reject") && isArrayLike(operand)) {
       const args = filter.type === "CallExpression" ? (filter.args as Node[]).map((a) => this.evaluate(a, environment) as RuntimeValue) : [];
-      return new ArrayValue(selectByTest(operand.value, args, name === "select", environment)) as never;
+      return new ArrayValue(selectByTest(operand.value, args, name === "select", environment));
     }
-    return super.evaluate({ ...node, operand: { type: VALUE_NODE, value: operand } } as never, environment) as never;
+    return super.evaluate({ ...node, operand: { type: VALUE_NODE, value: operand } }, environment);
   }
 }
 
@@ -84,9 +99,9 @@ function selectByTest(items: RuntimeValue[], args: RuntimeValue[], keep: boolean
   if (testName === undefined) {
     test = (v) => (v as unknown as { __bool__(): { value: boolean } }).__bool__().value;
   } else {
-    const found = (environment.tests as ReadonlyMap<string, (...v: unknown[]) => boolean>).get(String(testName.value));
+    const found = environment.tests.get(String(testName.value));
     if (!found) throw new Error(`Unknown test: ${String(testName.value)}`);
-    test = found as (...v: RuntimeValue[]) => boolean;
+    test = found;
   }
   return items.filter((item) => test(item, ...testArgs) === keep);
 }
@@ -172,8 +187,7 @@ export class JinjaTemplate {
       if (value !== undefined) env.set(key, value);
     }
     try {
-      const result = new ChatInterpreter(env).run(this.parsed as never) as unknown as RuntimeValue;
-      return String(result.value);
+      return String(new ChatInterpreter(env).run(this.parsed).value);
     } catch (e) {
       if (e instanceof TemplateError) throw e;
       throw new UserError(`chat template failed: ${(e as Error).message}`);
