@@ -63,8 +63,9 @@ export interface GgufTensorInfo extends TensorInfo {
 /** Header bytes are pulled in windows of at least this size, so a big vocabulary costs few reads. */
 const WINDOW = 1 << 20;
 
-const utf8 = new TextDecoder("utf-8");
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: Llama 2's vocabulary has a token that is exactly the BOM.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * A forward cursor over the header. Getters are synchronous and assume `fill` made the bytes
