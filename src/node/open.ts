@@ -8,6 +8,7 @@ import { readGguf } from "../format/gguf.ts";
 import { parseSplitName, readSplitGguf, splitPartName } from "../format/gguf-split.ts";
 import type { ModelFile } from "../format/model-file.ts";
 import { FileSource } from "./file-source.ts";
+import { openHfFolder } from "./hf-files.ts";
 
 async function statOrThrow(path: string) {
   try {
@@ -34,11 +35,7 @@ async function openSource(path: string): Promise<FileSource> {
 /** Opens a model path: `.gguf` (all parts when it is named `*-0000N-of-0000M.gguf`) or a folder. */
 export async function openModelFile(path: string): Promise<ModelFile> {
   const st = await statOrThrow(path);
-  if (st.isDirectory()) {
-    // Hugging Face folder (config.json + *.safetensors + tokenizer.json): src/format/hf.ts is being
-    // written separately; wire `readHfFolder` in here once it exists.
-    throw new UserError(`${path}: Hugging Face model folders are not supported yet`);
-  }
+  if (st.isDirectory()) return openHfFolder(path);
   const split = parseSplitName(basename(path));
   if (!split || split.count <= 1) {
     const src = await openSource(path);
