@@ -10,6 +10,7 @@
 //  - `for a, b in [(..), (..)]`: the library rejects tuple items when unpacking.
 //  - `none | selectattr(...)` and friends give an empty list (Jinja2's select_or_reject and map
 //    start with `if seq:`); functionary v3.1 relies on it.
+//  - string filters on an undefined value work on "" (Python's Undefined is "").
 //  - `reject(test, ...)` / `select(test, ...)` on lists are missing; Llama 3.1 uses reject.
 
 import * as jinja from "@huggingface/jinja";
@@ -48,11 +49,15 @@ const probe = new Environment();
 const ArrayValue = (probe.set("a", []) as unknown as RuntimeValue).constructor as new (
   value: RuntimeValue[],
 ) => RuntimeValue;
+const StringValue = (probe.set("s", "") as unknown as RuntimeValue).constructor as new (value: string) => RuntimeValue;
 const isArrayLike = (v: RuntimeValue): v is RuntimeValue & { value: RuntimeValue[] } =>
   v.type === "ArrayValue" || v.type === "TupleValue";
 const isNullish = (v: RuntimeValue) => v.type === "NullValue" || v.type === "UndefinedValue";
 
 const SEQUENCE_FILTERS = new Set(["selectattr", "rejectattr", "select", "reject", "map", "list"]);
+// Python's Undefined prints as "", so string filters on a missing field (a tool without a
+// description) give "" instead of failing.
+const STRING_FILTERS = new Set(["trim", "lower", "upper", "title", "capitalize", "replace", "indent", "string"]);
 
 class ChatInterpreter extends Interpreter {
   override evaluate(statement: unknown, environment: Environment): RuntimeValue {
@@ -80,13 +85,17 @@ class ChatInterpreter extends Interpreter {
   private evaluateFilter(node: Node, environment: Environment): RuntimeValue {
     const filter = node.filter as Node;
     const name = filter.type === "Identifier" ? filter.value : filter.type === "CallExpression" ? (filter.callee as Node).value : undefined;
-    if (typeof name !== "string" || !SEQUENCE_FILTERS.has(name)) {
+    if (typeof name !== "string" || !(SEQUENCE_FILTERS.has(name) || STRING_FILTERS.has(name))) {
       return super.evaluate(node, environment);
     }
-    const operand = this.evaluate(node.operand as Node, environment) as RuntimeValue;
+    let operand = this.evaluate(node.operand as Node, environment);
+    if (STRING_FILTERS.has(name)) {
+      if (operand.type === "UndefinedValue") operand = new StringValue("");
+      return super.evaluate({ ...node, operand: { type: VALUE_NODE, value: operand } }, environment);
+    }
     if (isNullish(operand)) return new ArrayValue([]);
     if ((name === "select" || name === "reject") && isArrayLike(operand)) {
-      const args = filter.type === "CallExpression" ? (filter.args as Node[]).map((a) => this.evaluate(a, environment) as RuntimeValue) : [];
+      const args = filter.type === "CallExpression" ? (filter.args as Node[]).map((a) => this.evaluate(a, environment)) : [];
       return new ArrayValue(selectByTest(operand.value, args, name === "select", environment));
     }
     return super.evaluate({ ...node, operand: { type: VALUE_NODE, value: operand } }, environment);
