@@ -1,0 +1,231 @@
+// The reference backend: plain TypeScript, written for clarity, the oracle every faster backend is
+// checked against. Weights stay in their GGML layout and are dequantized one row at a time, so
+// memory stays near the file size. Quantized matmuls quantize each activation row to the
+// weight's dot-product type first, exactly as llama.cpp does, so logits agree with it.
+
+import { GgmlType } from "../../format/ggml.ts";
+import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
+import { dequantizeRow } from "../../format/quant.ts";
+import { f16ToF32, f32ToF16 } from "../../format/f16.ts";
+import { UserError } from "../../errors.ts";
+import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
+import { quantizeActivation, vecDot, vecDotType } from "./vecdot.ts";
+import { ropeAngles } from "./rope.ts";
+
+class RefBuf implements Buf {
+  readonly length: number;
+  readonly dtype: "f32" | "f16";
+  /** f32 values, or f16 bit patterns for an f16 buffer. */
+  readonly data: Float32Array | Uint16Array;
+  constructor(length: number, dtype: "f32" | "f16") {
+    this.length = length;
+    this.dtype = dtype;
+    this.data = dtype === "f32" ? new Float32Array(length) : new Uint16Array(length);
+  }
+  get(i: number): number {
+    return this.dtype === "f32" ? this.data[i]! : f16ToF32(this.data[i]!);
+  }
+  set(i: number, v: number): void {
+    if (this.dtype === "f32") this.data[i] = v;
+    else this.data[i] = f32ToF16(v);
+  }
+}
+
+class RefWeight implements Weight {
+  readonly type: GgmlType;
+  readonly cols: number;
+  readonly rows: number;
+  readonly bytes: Uint8Array;
+  readonly rowBytes: number;
+  constructor(type: GgmlType, cols: number, rows: number, bytes: Uint8Array, rowBytes: number) {
+    this.type = type;
+    this.cols = cols;
+    this.rows = rows;
+    this.bytes = bytes;
+    this.rowBytes = rowBytes;
+  }
+}
+
+function f32(buf: Buf): Float32Array {
+  const b = buf as RefBuf;
+  if (b.dtype !== "f32") throw new Error("reference backend: expected an f32 buffer");
+  return b.data as Float32Array;
+}
+
+export function createRefBackend(): Backend {
+  // Scratch rows reused across calls (the reference backend is single-threaded).
+  let rowScratch = new Float32Array(0);
+  let actScratch = new Uint8Array(0);
+  const scratchRow = (n: number) => (rowScratch.length >= n ? rowScratch : (rowScratch = new Float32Array(n)));
+  const scratchAct = (n: number) => (actScratch.length >= n ? actScratch : (actScratch = new Uint8Array(n)));
+
+  return {
+    name: "ref",
+
+    alloc: (length, dtype = "f32") => new RefBuf(length, dtype),
+    free: () => {},
+    write(buf, data, offset = 0) {
+      const b = buf as RefBuf;
+      if (b.dtype === "f32") (b.data as Float32Array).set(data, offset);
+      else for (let i = 0; i < data.length; i++) b.set(offset + i, data[i]!);
+    },
+    read(buf, offset = 0, length = buf.length - offset) {
+      const b = buf as RefBuf;
+      if (b.dtype === "f32") return (b.data as Float32Array).slice(offset, offset + length);
+      const out = new Float32Array(length);
+      for (let i = 0; i < length; i++) out[i] = b.get(offset + i);
+      return out;
+    },
+
+    loadWeight(type, cols, rows, bytes) {
+      const info = ggmlTypeInfo(type);
+      const rb = info && rowBytes(info, cols);
+      if (rb === undefined) throw new UserError(`weight of type ${ggmlTypeName(type)} with ${cols} columns is not supported`);
+      if (bytes.byteLength !== rb * rows) throw new Error(`weight has ${bytes.byteLength} bytes, expected ${rb * rows}`);
+      vecDotType(type); // throws for types without a dot product
+      return new RefWeight(type, cols, rows, bytes, rb);
+    },
+    loadVector(data) {
+      const b = new RefBuf(data.length, "f32");
+      (b.data as Float32Array).set(data);
+      return b;
+    },
+    freeWeight: () => {},
+
+    getRows(weight, ids, out) {
+      const w = weight as RefWeight;
+      const o = f32(out);
+      for (let t = 0; t < ids.length; t++) {
+        const id = ids[t]!;
+        if (id < 0 || id >= w.rows) throw new UserError(`token id ${id} is outside the vocabulary (0..${w.rows - 1})`);
+        dequantizeRow(w.type, w.bytes, id * w.rowBytes, w.cols, o, t * w.cols);
+      }
+    },
+
+    matmul(weight, x, nTokens, out) {
+      const w = weight as RefWeight;
+      const xs = f32(x);
+      const o = f32(out);
+      const n = w.cols;
+      const dotType = vecDotType(w.type);
+      const dotInfo = ggmlTypeInfo(dotType)!;
+      const actBytes = rowBytes(dotInfo, n)!;
+      const act = scratchAct(actBytes);
+      for (let t = 0; t < nTokens; t++) {
+        quantizeActivation(dotType, xs, t * n, n, act, 0);
+        for (let r = 0; r < w.rows; r++) {
+          o[t * w.rows + r] = vecDot(w.type, w.bytes, r * w.rowBytes, act, 0, n);
+        }
+      }
+    },
+
+    rmsNorm(x, weight, nTokens, width, eps, out) {
+      const xs = f32(x), ws = f32(weight), o = f32(out);
+      for (let t = 0; t < nTokens; t++) {
+        const base = t * width;
+        let sum = 0; // llama.cpp accumulates the sum of squares in double
+        for (let i = 0; i < width; i++) sum += xs[base + i]! * xs[base + i]!;
+        const scale = Math.fround(1 / Math.sqrt(Math.fround(sum / width + eps)));
+        for (let i = 0; i < width; i++) o[base + i] = Math.fround(xs[base + i]! * scale) * ws[i]!;
+      }
+    },
+
+    rope(x, nTokens, nHeads, headDim, positions, p) {
+      const xs = f32(x);
+      const half = p.dims / 2;
+      const cos = scratchRow(p.dims);
+      const sin = new Float32Array(half);
+      for (let t = 0; t < nTokens; t++) {
+        ropeAngles(positions[t]!, p, cos, sin);
+        for (let h = 0; h < nHeads; h++) {
+          const base = (t * nHeads + h) * headDim;
+          for (let i = 0; i < half; i++) {
+            // Normal layout rotates adjacent pairs; NEOX rotates element i with i + dims/2.
+            const a = base + (p.neox ? i : 2 * i);
+            const b = a + (p.neox ? half : 1);
+            const x0 = xs[a]!, x1 = xs[b]!;
+            xs[a] = x0 * cos[i]! - x1 * sin[i]!;
+            xs[b] = x0 * sin[i]! + x1 * cos[i]!;
+          }
+        }
+      }
+    },
+
+    setRows(cache, width, cells, src) {
+      const c = cache as RefBuf;
+      const s = f32(src);
+      for (let t = 0; t < cells.length; t++) {
+        const dst = cells[t]! * width;
+        for (let i = 0; i < width; i++) c.set(dst + i, s[t * width + i]!);
+      }
+    },
+
+    attention(q, kCache, vCache, span, shape, out) {
+      attentionRef(f32(q), kCache as RefBuf, vCache as RefBuf, span, shape, f32(out));
+    },
+
+    siluMul(gate, up, n, out) {
+      const g = f32(gate), u = f32(up), o = f32(out);
+      for (let i = 0; i < n; i++) {
+        const v = g[i]!;
+        o[i] = Math.fround(v / (1 + Math.exp(-v))) * u[i]!;
+      }
+    },
+
+    add(a, b, n, out) {
+      const as = f32(a), bs = f32(b), o = f32(out);
+      for (let i = 0; i < n; i++) o[i] = as[i]! + bs[i]!;
+    },
+
+    addBias(x, bias, nTokens, width) {
+      const xs = f32(x), bs = f32(bias);
+      for (let t = 0; t < nTokens; t++) for (let i = 0; i < width; i++) xs[t * width + i]! += bs[i]!;
+    },
+
+    gatherRows(src, width, rows, dst) {
+      const s = f32(src), d = f32(dst);
+      for (let t = 0; t < rows.length; t++) d.set(s.subarray(rows[t]! * width, (rows[t]! + 1) * width), t * width);
+    },
+
+    flush: async () => {},
+    dispose: () => {},
+  };
+}
+
+function attentionRef(q: Float32Array, k: RefBuf, v: RefBuf, span: AttentionSpan, shape: AttentionShape, out: Float32Array): void {
+  const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
+  const group = nHeads / nKvHeads;
+  const kvWidth = nKvHeads * headDim;
+  let scores = new Float32Array(64);
+  for (let t = 0; t < nTokens; t++) {
+    const start = span.start[t]!, count = span.count[t]!;
+    if (scores.length < count) scores = new Float32Array(count * 2);
+    for (let h = 0; h < nHeads; h++) {
+      const qBase = (t * nHeads + h) * headDim;
+      const kvHead = Math.floor(h / group);
+      let max = -Infinity;
+      for (let j = 0; j < count; j++) {
+        const kBase = span.cells[start + j]! * kvWidth + kvHead * headDim;
+        let dot = 0;
+        for (let i = 0; i < headDim; i++) dot += q[qBase + i]! * k.get(kBase + i);
+        const s = Math.fround(dot * scale);
+        scores[j] = s;
+        if (s > max) max = s;
+      }
+      let sum = 0;
+      for (let j = 0; j < count; j++) {
+        const e = Math.fround(Math.exp(scores[j]! - max));
+        scores[j] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      const oBase = qBase;
+      for (let i = 0; i < headDim; i++) out[oBase + i] = 0;
+      for (let j = 0; j < count; j++) {
+        const p = Math.fround(scores[j]! * inv);
+        const vBase = span.cells[start + j]! * kvWidth + kvHead * headDim;
+        for (let i = 0; i < headDim; i++) out[oBase + i]! += p * v.get(vBase + i);
+      }
+    }
+  }
+}

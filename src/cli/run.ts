@@ -1,0 +1,84 @@
+// `llamats run`: generate from a prompt, streaming the text to stdout and timings to stderr.
+
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { loadModel } from "../index.ts";
+import { UserError } from "../errors.ts";
+import { addModelOptions, addSamplingOptions, intArg, type ModelFlags, type SamplingFlags } from "./options.ts";
+import { loadProgress, samplerParams } from "./common.ts";
+
+interface RunFlags extends ModelFlags, SamplingFlags {
+  prompt?: string;
+  file?: string;
+  nPredict: number;
+  bos: boolean;
+  special: boolean;
+  json: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("run")
+    .description("generate text from a prompt")
+    .option("-p, --prompt <text>", "prompt")
+    .option("-f, --file <path>", "read the prompt from a file")
+    .option("-n, --n-predict <n>", "tokens to generate", intArg("--n-predict"), 128)
+    .option("--no-bos", "do not add BOS even if the vocabulary asks for it")
+    .option("--special", "parse special-token text in the prompt", false)
+    .option("--json", "print one JSON object with tokens, text and timings", false);
+  addModelOptions(cmd);
+  addSamplingOptions(cmd);
+  cmd.addHelpText("after", `\nExample:\n  llamats run -m models/stories260K.gguf -p "Once upon a time" -n 64 --temp 0\n`);
+  cmd.action(async (flags: RunFlags) => {
+    if (flags.prompt === undefined && flags.file === undefined) throw new UserError("give a prompt with -p TEXT or -f FILE");
+    const prompt = flags.prompt ?? (await readFile(flags.file!, "utf8").catch(() => {
+      throw new UserError(`cannot read prompt file ${flags.file}`);
+    }));
+    const model = await loadModel(flags.model, {
+      contextSize: flags.ctxSize,
+      threads: flags.threads,
+      batchSize: flags.batchSize,
+      backend: flags.backend,
+      kvType: flags.kvType,
+      onProgress: loadProgress(),
+    });
+    try {
+      const ac = new AbortController();
+      const onSigint = () => ac.abort();
+      process.once("SIGINT", onSigint);
+      const gen = model.generate(prompt, {
+        ...samplerParams(flags),
+        maxTokens: flags.nPredict,
+        addSpecial: flags.bos,
+        parseSpecial: flags.special,
+        signal: ac.signal,
+      });
+      let text = "";
+      for await (const chunk of gen) {
+        text += chunk.text;
+        if (!flags.json) process.stdout.write(chunk.text);
+      }
+      process.off("SIGINT", onSigint);
+      const s = gen.stats;
+      const timings = {
+        prompt_n: s.promptTokens.length - s.reusedTokens,
+        prompt_ms: s.promptMs,
+        prompt_per_second: ((s.promptTokens.length - s.reusedTokens) / s.promptMs) * 1000,
+        predicted_n: s.generatedTokens.length,
+        predicted_ms: s.generateMs,
+        predicted_per_second: (s.generatedTokens.length / s.generateMs) * 1000,
+      };
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ prompt_tokens: s.promptTokens, tokens: s.generatedTokens, text, finish_reason: s.finishReason, timings }) + "\n");
+      } else {
+        process.stdout.write("\n");
+        process.stderr.write(
+          `prompt: ${timings.prompt_n} tokens, ${timings.prompt_per_second.toFixed(1)} tok/s | ` +
+            `generation: ${timings.predicted_n} tokens, ${timings.predicted_per_second.toFixed(1)} tok/s (${s.finishReason})\n`,
+        );
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+}
