@@ -62,6 +62,10 @@ function fail(where: string, what: string): never {
   throw new SafetensorsError(`${where}: ${what}`);
 }
 
+function failTensor(file: string, name: string, what: string): never {
+  throw new SafetensorsError(`${file}: tensor "${name}" ${what}`);
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -113,31 +117,30 @@ export async function readSafetensorsHeader(source: RandomAccessSource): Promise
       result.metadata = metadata;
       continue;
     }
-    const where = `${file}: tensor "${name}"`;
-    if (!isPlainObject(entry)) fail(where, "header entry is not an object");
+    if (!isPlainObject(entry)) failTensor(file, name, "is not an object in the header");
     const { dtype, shape, data_offsets: offsets } = entry;
-    if (typeof dtype !== "string") fail(where, "has no dtype string");
+    if (typeof dtype !== "string") failTensor(file, name, "has no dtype string");
     const bits = DTYPE_BITS.get(dtype);
-    if (bits === undefined) fail(where, `has unknown dtype "${dtype}"`);
-    if (!Array.isArray(shape)) fail(where, "has no shape array");
+    if (bits === undefined) failTensor(file, name, `has unknown dtype "${dtype}"`);
+    if (!Array.isArray(shape)) failTensor(file, name, "has no shape array");
     let elements = 1;
     for (const d of shape) {
-      if (!Number.isSafeInteger(d) || d < 0) fail(where, `has invalid dimension ${JSON.stringify(d)} in shape ${JSON.stringify(shape)}`);
+      if (!Number.isSafeInteger(d) || d < 0) failTensor(file, name, `has invalid dimension ${JSON.stringify(d)} in shape ${JSON.stringify(shape)}`);
       elements *= d;
-      if (!Number.isSafeInteger(elements)) fail(where, `shape ${JSON.stringify(shape)} has more elements than can be addressed`);
+      if (!Number.isSafeInteger(elements)) failTensor(file, name, `shape ${JSON.stringify(shape)} has more elements than can be addressed`);
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2) fail(where, "data_offsets is not a [begin, end] pair");
+    if (!Array.isArray(offsets) || offsets.length !== 2) failTensor(file, name, "data_offsets is not a [begin, end] pair");
     const [begin, end] = offsets as unknown[];
     if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || (begin as number) < 0 || (end as number) < (begin as number)) {
-      fail(where, `data_offsets ${JSON.stringify(offsets)} are not a valid range`);
+      failTensor(file, name, `data_offsets ${JSON.stringify(offsets)} are not a valid range`);
     }
     const b = begin as number, e = end as number;
     if (e > dataSize) {
-      fail(where, `data_offsets [${b}, ${e}] run past the end of the data section (${dataSize} bytes from byte ${dataOffset})`);
+      failTensor(file, name, `data_offsets [${b}, ${e}] run past the end of the data section (${dataSize} bytes from byte ${dataOffset})`);
     }
     const expectBits = elements * bits;
     if (expectBits / 8 !== e - b) {
-      fail(where, `data_offsets [${b}, ${e}] hold ${e - b} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expectBits / 8}`);
+      failTensor(file, name, `data_offsets [${b}, ${e}] hold ${e - b} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expectBits / 8}`);
     }
     result.tensors.push({
       name, dtype, shape: shape.slice() as number[], elements, offset: dataOffset + b, byteLength: e - b, file: result,
@@ -162,7 +165,7 @@ export async function readSafetensorsHeader(source: RandomAccessSource): Promise
 /** Raw little-endian bytes of one tensor. Only F32, F16 and BF16 are readable. */
 export async function readSafetensorsTensor(t: SafetensorsTensor): Promise<Uint8Array> {
   if (!isReadableDtype(t.dtype)) {
-    fail(`${t.file.source.name}: tensor "${t.name}"`, `has dtype ${t.dtype}; llamats reads only ${READABLE_DTYPES.join(", ")}`);
+    failTensor(t.file.source.name, t.name, `has dtype ${t.dtype}; llamats reads only ${READABLE_DTYPES.join(", ")}`);
   }
   return t.file.source.read(t.offset, t.byteLength);
 }
