@@ -30,7 +30,7 @@ for (const path of ggufFixtures()) {
       assert.equal(ours.version, ref.typedMetadata.version.value);
       const refEntries = Object.entries(ref.typedMetadata).filter(([k]) => !HF_HEADER_KEYS.has(k));
       assert.deepEqual([...ours.metadata.keys()], refEntries.map(([k]) => k), "keys in file order");
-      for (const [key, r] of refEntries) {
+      for (const [key, r] of refEntries as [string, { value: unknown; type: number; subType?: number }][]) {
         assert.deepEqual(stripBom(ours.metadata.get(key)), r.value, key);
         const t = ours.metadataTypes.get(key)!;
         assert.equal(t.type, r.type, `${key} type`);
