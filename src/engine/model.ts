@@ -124,6 +124,21 @@ export class Model {
     return this.lock.run(() => this.llama.forward({ tokens, seqIds, outputRows }, this.kv));
   }
 
+  /** Normalized final hidden states of `outputRows` ([rows × dim]); embeddings use this. */
+  forwardHidden(tokens: Int32Array, seqIds: Int32Array, outputRows: Int32Array): Promise<Float32Array> {
+    return this.lock.run(() => this.llama.forward({ tokens, seqIds, outputRows, hidden: true }, this.kv));
+  }
+
+  /** A sequence id no session uses, for callers (the scheduler) that manage KV sequences themselves. */
+  allocateSeqId(): number {
+    return this.nextSeq++;
+  }
+
+  /** Distinct KV cells held by these sequences. */
+  kvCellsOf(seqIds: Iterable<number>): number {
+    return this.kv.cellsOf(seqIds);
+  }
+
   kvUsed(): number {
     return this.kv.usedCells;
   }

@@ -117,6 +117,13 @@ export class KvCache {
     if (list.length > 0) this.seqs.set(dst, list);
   }
 
+  /** Distinct cells held by these sequences (shared cells count once). */
+  cellsOf(seqs: Iterable<number>): number {
+    const seen = new Set<number>();
+    for (const seq of seqs) for (const cell of this.seqs.get(seq) ?? []) seen.add(cell);
+    return seen.size;
+  }
+
   clear(): void {
     for (const seq of [...this.seqs.keys()]) this.remove(seq);
   }

@@ -22,6 +22,8 @@ export interface ForwardBatch {
   readonly seqIds: Int32Array;
   /** Batch rows whose logits are wanted, in the order the result returns them. */
   readonly outputRows: Int32Array;
+  /** Return the normalized final hidden states of `outputRows` ([rows × dim]) instead of logits (embeddings). */
+  readonly hidden?: boolean;
 }
 
 export class LlamaModel {
@@ -100,6 +102,10 @@ export class LlamaModel {
     b.gatherRows(s.x, dim, batch.outputRows, s.h);
     b.rmsNorm(s.h, w.outputNorm, nOut, dim, rmsEps, s.last);
     dbg?.("result_norm", -1, s.last, nOut, dim);
+    if (batch.hidden) {
+      await b.flush();
+      return b.read(s.last, 0, nOut * dim);
+    }
     if (this.logits.length < nOut * vocabSize) {
       b.free(this.logits);
       this.logits = b.alloc(nOut * vocabSize);
