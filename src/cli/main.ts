@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { isUserError } from "../errors.ts";
 
 const commands: Array<() => Promise<{ register(program: Command): void }>> = [
+  () => import("./inspect.ts"),
 ];
 
 async function main(argv: string[]): Promise<void> {
