@@ -39,6 +39,8 @@ export interface GgufType {
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 const MAX_DIMS = 4;
+/** Arrays of arrays are legal but rare; deeper nesting than this is treated as hostile (it would recurse). */
+const MAX_ARRAY_DEPTH = 8;
 
 /** A damaged or unsupported GGUF file. `offset` is the byte offset where the problem was found. */
 export class GgufError extends UserError {
@@ -188,7 +190,7 @@ function decodeUtf8(buf: Uint8Array, from: number, to: number): string {
 async function readValue(c: Cursor, type: number, what: string, typeAt: number): Promise<{ value: MetaValue; type: GgufType }> {
   if (!isKnownValueType(type)) c.fail(typeAt, `${what} has unknown value type ${type}`);
   if (type === GgufValueType.STRING) return { value: await readString(c, what, false), type: { type } };
-  if (type === GgufValueType.ARRAY) return readArray(c, what);
+  if (type === GgufValueType.ARRAY) return readArray(c, what, 1);
   const n = fixedSize[type]!;
   if (!c.has(n)) await c.fill(n, what);
   const at = c.pos;
@@ -198,9 +200,10 @@ async function readValue(c: Cursor, type: number, what: string, typeAt: number):
   return { value: scalarAt(c.view, c.buf, i, type), type: { type } };
 }
 
-async function readArray(c: Cursor, what: string): Promise<{ value: MetaValue; type: GgufType }> {
+async function readArray(c: Cursor, what: string, depth: number): Promise<{ value: MetaValue; type: GgufType }> {
   if (!c.has(12)) await c.fill(12, `the header of array ${what}`);
   const typeAt = c.pos;
+  if (depth > MAX_ARRAY_DEPTH) c.fail(typeAt, `${what} nests arrays more than ${MAX_ARRAY_DEPTH} deep`);
   const et = c.u32();
   const countAt = c.pos;
   const count = c.u64n();
@@ -219,7 +222,7 @@ async function readArray(c: Cursor, what: string): Promise<{ value: MetaValue; t
   if (et === GgufValueType.ARRAY) {
     const elements: GgufType[] = new Array(count);
     for (let k = 0; k < count; k++) {
-      const r = await readArray(c, `${what}[${k}]`);
+      const r = await readArray(c, `${what}[${k}]`, depth + 1);
       out[k] = r.value;
       elements[k] = r.type;
     }

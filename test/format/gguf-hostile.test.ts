@@ -130,6 +130,15 @@ test("counts and lengths larger than the file", async () => {
   await rejects(withKv((b) => b.str("k").u32(V.ARRAY).u32(V.ARRAY).u64(5).raw(new Uint8Array(30))), /claims 5 array elements/, 41);
 });
 
+test("deeply nested arrays are refused instead of recursing", async () => {
+  const deep = withKv((b) => {
+    b.str("k").u32(V.ARRAY);
+    for (let i = 0; i < 100_000; i++) b.u32(V.ARRAY).u64(1);
+    b.u32(V.U8).u64(0);
+  });
+  await rejects(deep, /nests arrays more than 8 deep/, 133);
+});
+
 test("unknown value types and invalid values", async () => {
   await rejects(withKv((b) => b.str("k").u32(13).u32(0)), /metadata "k" has unknown value type 13/, 33);
   await rejects(withKv((b) => b.str("k").u32(V.ARRAY).u32(99).u64(0)), /unknown element type 99/, 37);
