@@ -3,26 +3,10 @@
 // llama.cpp's vocabulary loader so that a file behaves here as it does there; anything missing or
 // inconsistent is refused with a TokenizerError rather than guessed around.
 
-import { UserError } from "../errors.ts";
 import type { MetaValue } from "../format/model-file.ts";
+import { TokenizerError } from "../format/tokenizer-meta.ts";
 
-export class TokenizerError extends UserError {
-  constructor(message: string) {
-    super(message);
-    this.name = "TokenizerError";
-  }
-}
-
-/** `tokenizer.ggml.token_type` values (llama.cpp's llama_token_type). */
-export const TokenType = {
-  UNDEFINED: 0,
-  NORMAL: 1,
-  UNKNOWN: 2,
-  CONTROL: 3,
-  USER_DEFINED: 4,
-  UNUSED: 5,
-  BYTE: 6,
-} as const;
+export { TokenizerError, TokenType } from "../format/tokenizer-meta.ts";
 
 /** Attribute bits derived from the type (and from llama.cpp's text-based fix-ups). */
 export const TokenAttr = {
