@@ -35,7 +35,7 @@ export async function loadModel(from: string | Blob | RandomAccessSource | Model
   } else if ("readTensor" in from) {
     file = from;
   } else {
-    file = await readGguf(from);
+    file = await readGguf(from as RandomAccessSource);
   }
   try {
     return await Model.load(file, opts);

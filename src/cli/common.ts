@@ -1,7 +1,7 @@
 // Pieces several commands share: a load progress bar (on a TTY only) and flag → sampler mapping.
 
 import { SingleBar, Presets } from "cli-progress";
-import type { SamplerParams } from "../sample/index.ts";
+import type { SamplerParams } from "../sample/sampler.ts";
 import type { SamplingFlags } from "./options.ts";
 
 /** A progress callback that draws a bar on stderr when it is a terminal, and nothing otherwise. */
@@ -26,7 +26,7 @@ export function samplerParams(f: SamplingFlags): SamplerParams {
     minP: f.minP,
     typicalP: f.typical,
     repeatPenalty: f.repeatPenalty,
-    penaltyLastN: f.repeatLastN,
+    repeatLastN: f.repeatLastN,
     presencePenalty: f.presencePenalty,
     frequencyPenalty: f.frequencyPenalty,
     seed: f.seed,

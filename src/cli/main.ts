@@ -6,6 +6,8 @@ import { isUserError } from "../errors.ts";
 
 const commands: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import("./inspect.ts"),
+  () => import("./run.ts"),
+  () => import("./perplexity.ts"),
 ];
 
 async function main(argv: string[]): Promise<void> {

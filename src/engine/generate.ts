@@ -2,7 +2,7 @@
 // an end-of-generation token, a stop string, the token limit, a full context, or an abort.
 
 import { UserError } from "../errors.ts";
-import { createSampler, type SamplerParams } from "../sample/index.ts";
+import { createSampler, type SamplerParams } from "../sample/sampler.ts";
 import { StopStringMatcher } from "../sample/stop.ts";
 import type { Session } from "./session.ts";
 
@@ -102,9 +102,10 @@ async function* run(session: Session, prompt: string | ArrayLike<number>, opts: 
     if (i >= maxTokens) { finish = "length"; break; }
     const token = sampler.sample(logits, history);
     if (tok.isEog(token)) { finish = "stop"; break; }
+    sampler.accept(token);
     history.push(token);
     stats.generatedTokens.push(token);
-    const { text, stopped } = stop.push(decoder.push(token));
+    const { text, stopped } = stop.push(decoder.write(token));
     if (text || !stopped) yield { token, text };
     if (stopped) { finish = "stop"; break; }
     if (model.kvUsed() >= ctx) { finish = "length"; break; }
@@ -113,6 +114,6 @@ async function* run(session: Session, prompt: string | ArrayLike<number>, opts: 
   stats.generateMs = performance.now() - t0;
   stats.finishReason = finish;
   // Text held back (a partial UTF-8 character, a possible stop string) is released at the end.
-  const rest = stop.flush(decoder.flush());
+  const rest = finish === "stop" && stop.stopped !== undefined ? "" : stop.push(decoder.end()).text + stop.flush();
   if (rest) yield { token: -1, text: rest };
 }

@@ -62,7 +62,7 @@ export async function peerGreedy(modelPath: string, prompt: number[], n: number)
     const ctx = await model.createContext({ contextSize: 256, threads: 1, flashAttention: false });
     try {
       const out: number[] = [];
-      for await (const t of ctx.getSequence().evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+      for await (const t of ctx.getSequence().evaluate(prompt as never[], { temperature: 0, yieldEogToken: true })) {
         out.push(t);
         if (out.length >= n) break;
       }

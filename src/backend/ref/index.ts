@@ -192,39 +192,47 @@ export function createRefBackend(): Backend {
   };
 }
 
+// With an f16 cache llama.cpp multiplies f16 K by q converted to f16, and f16 V by the softmax
+// probabilities converted to f16 (its matmul converts the f32 operand to the cache type); we
+// round the same values so that its logits are reproduced, not just approximated.
+const f16Round = (v: number) => f16ToF32(f32ToF16(v));
+
 function attentionRef(q: Float32Array, k: RefBuf, v: RefBuf, span: AttentionSpan, shape: AttentionShape, out: Float32Array): void {
   const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
   const group = nHeads / nKvHeads;
   const kvWidth = nKvHeads * headDim;
+  const roundQ = k.dtype === "f16" ? f16Round : Math.fround;
+  const roundP = v.dtype === "f16" ? f16Round : Math.fround;
+  const qh = new Float32Array(headDim);
   let scores = new Float32Array(64);
   for (let t = 0; t < nTokens; t++) {
     const start = span.start[t]!, count = span.count[t]!;
     if (scores.length < count) scores = new Float32Array(count * 2);
     for (let h = 0; h < nHeads; h++) {
       const qBase = (t * nHeads + h) * headDim;
+      for (let i = 0; i < headDim; i++) qh[i] = roundQ(q[qBase + i]!);
       const kvHead = Math.floor(h / group);
       let max = -Infinity;
       for (let j = 0; j < count; j++) {
         const kBase = span.cells[start + j]! * kvWidth + kvHead * headDim;
         let dot = 0;
-        for (let i = 0; i < headDim; i++) dot += q[qBase + i]! * k.get(kBase + i);
-        const s = Math.fround(dot * scale);
+        for (let i = 0; i < headDim; i++) dot += qh[i]! * k.get(kBase + i);
+        const s = Math.fround(Math.fround(dot) * scale);
         scores[j] = s;
         if (s > max) max = s;
       }
-      let sum = 0;
+      let sum = 0; // llama.cpp sums the exponentials in double
       for (let j = 0; j < count; j++) {
         const e = Math.fround(Math.exp(scores[j]! - max));
         scores[j] = e;
         sum += e;
       }
-      const inv = 1 / sum;
-      const oBase = qBase;
-      for (let i = 0; i < headDim; i++) out[oBase + i] = 0;
+      const inv = Math.fround(1 / sum);
+      for (let i = 0; i < headDim; i++) out[qBase + i] = 0;
       for (let j = 0; j < count; j++) {
-        const p = Math.fround(scores[j]! * inv);
+        const p = roundP(scores[j]! * inv);
         const vBase = span.cells[start + j]! * kvWidth + kvHead * headDim;
-        for (let i = 0; i < headDim; i++) out[oBase + i]! += p * v.get(vBase + i);
+        for (let i = 0; i < headDim; i++) out[qBase + i]! += p * v.get(vBase + i);
       }
     }
   }
