@@ -30,7 +30,7 @@ export interface FullDecodeOptions extends DecodeOptions {
   readonly cleanSpaces?: boolean;
 }
 
-const utf8Decoder = new TextDecoder("utf-8");
+const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 export class Tokenizer {
   readonly vocab: Vocab;

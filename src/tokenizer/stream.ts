@@ -20,7 +20,7 @@ export class StreamDecoder {
   readonly #pieces: Pieces;
   readonly #render: boolean;
   #strip: boolean;
-  readonly #utf8 = new TextDecoder("utf-8");
+  readonly #utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(pieces: Pieces, options: DecodeOptions = {}) {
     this.#pieces = pieces;
