@@ -6,11 +6,13 @@
 import { UserError } from "../errors.ts";
 import { F16_TO_F32 } from "./f16.ts";
 import { GgmlType } from "./ggml.ts";
+import { hfTokenizerToMetadata } from "./hf-tokenizer.ts";
 import type { MetaValue, ModelFile, TensorInfo } from "./model-file.ts";
 import {
   isReadableDtype, openSafetensorsCheckpoint, readSafetensorsTensor, READABLE_DTYPES,
   type FolderFiles, type SafetensorsTensor,
 } from "./safetensors.ts";
+import { TokenType } from "./tokenizer-meta.ts";
 
 export type { FolderFiles } from "./safetensors.ts";
 
@@ -397,7 +399,7 @@ export async function readHfFolder(files: FolderFiles, name: string): Promise<Mo
     if (!entries.has("token_embd.weight")) throw new UserError(`${name}: checkpoint has no model.embed_tokens.weight`);
 
     const metadata = hfConfigToMetadata(config, folderBaseName(name), FILE_TYPE[fileTypeDtype ?? "F32"] ?? 0, where);
-    for (const [k, v] of await tokenizerMetadata(files, name)) metadata.set(k, v);
+    for (const [k, v] of await tokenizerMetadata(files, name, config as Config)) metadata.set(k, v);
 
     const tensors = [...entries.values()].map((e) => e.info).sort((x, y) => {
       const [a0, a1, a2] = tensorOrder(x.name), [b0, b1, b2] = tensorOrder(y.name);
@@ -429,9 +431,35 @@ export async function readHfFolder(files: FolderFiles, name: string): Promise<Mo
   }
 }
 
-/** Tokenizer keys from tokenizer.json (+ tokenizer_config.json), when the folder has them. */
-async function tokenizerMetadata(files: FolderFiles, name: string): Promise<Map<string, MetaValue>> {
-  void files;
-  void name;
-  return new Map();
+/**
+ * Tokenizer keys from tokenizer.json (+ tokenizer_config.json), when the folder has them, with the
+ * token list padded to config.json's vocab_size as the converter pads it (`[PADn]`, unused): the
+ * embedding has vocab_size rows and llama.cpp requires one token per row.
+ */
+async function tokenizerMetadata(files: FolderFiles, name: string, config: Config): Promise<Map<string, MetaValue>> {
+  const parse = async (file: string): Promise<unknown> => {
+    const text = await files.readText(file);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new UserError(`${name}/${file}: is not valid JSON: ${(e as Error).message}`);
+    }
+  };
+  const tokenizerJson = await parse("tokenizer.json");
+  if (tokenizerJson === undefined) return new Map();
+  const meta = hfTokenizerToMetadata(tokenizerJson, await parse("tokenizer_config.json"), `${name}/tokenizer.json`);
+
+  const tokens = meta.get("tokenizer.ggml.tokens");
+  const types = meta.get("tokenizer.ggml.token_type");
+  const scores = meta.get("tokenizer.ggml.scores");
+  const vocab = config.vocab_size;
+  if (Array.isArray(tokens) && Array.isArray(types) && Number.isSafeInteger(vocab) && (vocab as number) > tokens.length) {
+    for (let i = tokens.length; i < (vocab as number); i++) {
+      tokens.push(`[PAD${i}]`);
+      types.push(TokenType.UNUSED);
+      if (Array.isArray(scores)) scores.push(-10000);
+    }
+  }
+  return meta;
 }

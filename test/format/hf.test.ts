@@ -7,15 +7,18 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { UserError } from "../../src/errors.ts";
 import { GgmlType } from "../../src/format/ggml.ts";
+import { readGguf } from "../../src/format/gguf.ts";
 import {
   hfConfigToMetadata, hfRopeFreqs, hfHparams, llama3RopeFactors, permuteQkRows, readHfFolder, unpermuteQkRows,
 } from "../../src/format/hf.ts";
 import type { ModelFile } from "../../src/format/model-file.ts";
+import { BytesSource } from "../../src/format/source.ts";
 import { safetensorsIndexJson, writeSafetensors, type SafetensorsTensorData } from "../../src/format/safetensors.ts";
 import { nodeFolderFiles } from "../../src/node/hf-files.ts";
 import { openModelFile } from "../../src/node/open.ts";
 
-const LLAMA3_TOK = fileURLToPath(new URL("../../../shared/fixtures/tokenizer/llama3/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const LLAMA3_TOK = join(FIXTURES, "tokenizer/llama3/");
 
 const root = await mkdtemp(join(tmpdir(), "llamats-hf-"));
 after(() => rm(root, { recursive: true, force: true }));
@@ -294,6 +297,14 @@ test("a tiny Llama 3.1-style folder opens as the ModelFile the converter would w
     assert.equal(mf.name, dir);
     assert.equal(mf.metadata.get("general.name"), "llama");
     await checkLlamaFolder(mf, hf);
+
+    // Tokenizer keys equal those gguf-py wrote from the same tokenizer.json + tokenizer_config.json.
+    const vocabGguf = await readGguf(new BytesSource(
+      gunzipSync(await readFile(join(FIXTURES, "tokenizer/llama-bpe/ggml-vocab-llama3-bpe.derived.gguf.gz"))), "llama3-vocab.gguf"));
+    const tokKeys = [...vocabGguf.metadata.keys()].filter((k) => k.startsWith("tokenizer."));
+    assert.ok(tokKeys.includes("tokenizer.ggml.merges") && tokKeys.includes("tokenizer.chat_template"));
+    for (const k of tokKeys) assert.deepEqual(mf.metadata.get(k), vocabGguf.metadata.get(k), k);
+    assert.equal((mf.metadata.get("tokenizer.ggml.tokens") as string[]).length, VOCAB);
   } finally {
     await mf.close();
   }
@@ -342,6 +353,12 @@ test("qwen2: q/k/v biases, qwen2.* keys, and no Q/K permutation (NEOX rope)", as
     tie_word_embeddings: true, sliding_window: 32768, use_sliding_window: false,
   };
   const dir = await writeFolder("qwen2", cfg, ts, 1, false);
+  // Qwen2's embedding has more rows than the tokenizer has tokens; the converter pads the list.
+  await writeFile(join(dir, "tokenizer.json"), JSON.stringify({
+    model: { type: "BPE", vocab: { a: 0, b: 1, ab: 2 }, merges: ["a b"] },
+    pre_tokenizer: { type: "ByteLevel" }, decoder: { type: "ByteLevel" },
+    added_tokens: [{ id: 3, content: "<|endoftext|>", special: true }],
+  }));
   const mf = await openModelFile(dir);
   try {
     const md = mf.metadata;
@@ -355,6 +372,11 @@ test("qwen2: q/k/v biases, qwen2.* keys, and no Q/K permutation (NEOX rope)", as
     // The converter's Qwen2 class writes neither of these (llama.cpp derives them).
     assert.equal(md.get("qwen2.vocab_size"), undefined);
     assert.equal(md.get("qwen2.rope.dimension_count"), undefined);
+    assert.equal(md.get("tokenizer.ggml.model"), "gpt2");
+    const tokens = md.get("tokenizer.ggml.tokens") as string[];
+    assert.deepEqual(tokens.slice(0, 5), ["a", "b", "ab", "<|endoftext|>", "[PAD4]"]);
+    assert.equal(tokens.length, V);
+    assert.deepEqual((md.get("tokenizer.ggml.token_type") as number[]).slice(2), [1, 3, ...Array(V - 4).fill(5)]);
 
     assert.deepEqual(mf.tensors.map((t) => t.name), [
       "token_embd.weight", "blk.0.attn_k.bias", "blk.0.attn_k.weight", "blk.0.attn_norm.weight", "blk.0.attn_output.weight",
