@@ -8,6 +8,7 @@ const commands: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import("./inspect.ts"),
   () => import("./run.ts"),
   () => import("./perplexity.ts"),
+  () => import("./tokenize.ts"),
 ];
 
 async function main(argv: string[]): Promise<void> {
