@@ -63,7 +63,8 @@ for (const typeName of TYPES) {
       const theirs = await peerProbabilities(path, 512, [...prompt, ...ours.slice(0, -1)], prompt.length - 1);
       let worst = 0;
       for (let i = 0; i < GENERATE; i++) {
-        assert.equal(argmax(theirs[i]!), ours[i], `${label}: token ${i} differs (llama.cpp ${argmax(theirs[i]!)}, ours ${ours[i]})`);
+        const t = argmax(theirs[i]!), o = ours[i]!;
+        assert.equal(t, o, `${label}: token ${i} differs: llama.cpp p(${t})=${theirs[i]![t]} p(${o})=${theirs[i]![o]}; ours p(${t})=${ourProbs[i]![t]} p(${o})=${ourProbs[i]![o]}`);
         for (let v = 0; v < 512; v++) worst = Math.max(worst, Math.abs(theirs[i]![v]! - ourProbs[i]![v]!));
       }
       report.push(`${label.padEnd(24)} max |Δp| = ${worst.toExponential(2)}`);
