@@ -16,6 +16,7 @@ import { BytesSource } from "../../src/format/source.ts";
 import { safetensorsIndexJson, writeSafetensors, type SafetensorsTensorData } from "../../src/format/safetensors.ts";
 import { nodeFolderFiles } from "../../src/node/hf-files.ts";
 import { openModelFile } from "../../src/node/open.ts";
+import { Model } from "../../src/engine/model.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
 const LLAMA3_TOK = join(FIXTURES, "tokenizer/llama3/");
@@ -446,4 +447,98 @@ test("user errors: unsupported architecture, bad config, unknown tensors, wrong 
   }
   // A shard name that tries to leave the folder is refused by the Node adapter as well.
   await assert.rejects(nodeFolderFiles(root).open("../etc/passwd"), UserError);
+});
+
+test("permuted Q/K under GGUF's adjacent-pair rope give HF's rotate-half attention scores", () => {
+  // The point of the permutation: llama.cpp rotates pairs (2i, 2i+1), transformers rotates
+  // (i, i + d/2). With permuted weights both must produce the same q·k for every head and position.
+  const d = 8, nHead = 4, nKv = 2, nEmbd = 6, base = 10000;
+  seed = 3;
+  const wq = Array.from({ length: nHead * d * nEmbd }, rand), wk = Array.from({ length: nKv * d * nEmbd }, rand);
+  const x1 = Array.from({ length: nEmbd }, rand), x2 = Array.from({ length: nEmbd }, rand);
+  const matvec = (w: number[], x: number[]) => asRows(w, nEmbd).map((r) => r.reduce((s, v, i) => s + v * x[i]!, 0));
+  const ropeHf = (v: number[], pos: number) => v.map((_, j) => {
+    const h = Math.floor(j / d), i = j % d, k = i % (d / 2), th = pos * base ** ((-2 * k) / d);
+    const a = v[h * d + k]!, b = v[h * d + k + d / 2]!;
+    return i < d / 2 ? a * Math.cos(th) - b * Math.sin(th) : b * Math.cos(th) + a * Math.sin(th);
+  });
+  const ropeGguf = (v: number[], pos: number) => v.map((_, j) => {
+    const h = Math.floor(j / d), i = j % d, k = i >> 1, th = pos * base ** ((-2 * k) / d);
+    const a = v[h * d + 2 * k]!, b = v[h * d + 2 * k + 1]!;
+    return i % 2 === 0 ? a * Math.cos(th) - b * Math.sin(th) : a * Math.sin(th) + b * Math.cos(th);
+  });
+  const f64 = (vals: number[]) => new Uint8Array(new Float64Array(vals).buffer);
+  const unf64 = (b: Uint8Array) => [...new Float64Array(b.slice().buffer)];
+  const wqG = unf64(permuteQkRows(f64(wq), nHead, nEmbd * 8)), wkG = unf64(permuteQkRows(f64(wk), nKv, nEmbd * 8));
+  const scores = (q: number[], k: number[]) =>
+    Array.from({ length: nHead }, (_, h) => {
+      const kh = Math.floor(h / (nHead / nKv));
+      return q.slice(h * d, (h + 1) * d).reduce((s, v, i) => s + v * k[kh * d + i]!, 0);
+    });
+  for (const [pq, pk] of [[0, 0], [5, 2], [17, 16], [300, 7]] as const) {
+    const hf = scores(ropeHf(matvec(wq, x1), pq), ropeHf(matvec(wk, x2), pk));
+    const gg = scores(ropeGguf(matvec(wqG, x1), pq), ropeGguf(matvec(wkG, x2), pk));
+    hf.forEach((s, h) => assert.ok(Math.abs(s - gg[h]!) < 1e-12, `pos ${pq}/${pk} head ${h}: ${s} vs ${gg[h]}`));
+    // Without the permutation the scores differ (the test can fail).
+    const wrong = scores(ropeGguf(matvec(wq, x1), pq), ropeGguf(matvec(wk, x2), pk));
+    if (pq !== pk) assert.ok(hf.some((s, h) => Math.abs(s - wrong[h]!) > 1e-6));
+  }
+});
+
+test("stories260K written as an HF folder loads and tells the known story", async () => {
+  const gguf = await openModelFile(join(FIXTURES, "models/stories260K.gguf"));
+  const md = gguf.metadata;
+  const nHead = md.get("llama.attention.head_count") as number, nKv = md.get("llama.attention.head_count_kv") as number;
+  const hfName = (n: string) => {
+    const inv: Record<string, string> = {
+      "token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight",
+    };
+    if (inv[n]) return inv[n];
+    const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(n)!;
+    const part: Record<string, string> = {
+      attn_q: "self_attn.q_proj", attn_k: "self_attn.k_proj", attn_v: "self_attn.v_proj", attn_output: "self_attn.o_proj",
+      ffn_gate: "mlp.gate_proj", ffn_up: "mlp.up_proj", ffn_down: "mlp.down_proj", attn_norm: "input_layernorm", ffn_norm: "post_attention_layernorm",
+    };
+    return `model.layers.${m[1]}.${part[m[2]!]}.weight`;
+  };
+  const tensors: SafetensorsTensorData[] = [];
+  for (const t of gguf.tensors) {
+    let data = await gguf.readTensor(t.name);
+    if (t.name.endsWith("attn_q.weight")) data = unpermuteQkRows(data, nHead, t.shape[0]! * 4);
+    if (t.name.endsWith("attn_k.weight")) data = unpermuteQkRows(data, nKv, t.shape[0]! * 4);
+    tensors.push({ name: hfName(t.name), dtype: "F32", shape: [...t.shape].reverse(), data });
+  }
+  const dir = join(root, "stories260K");
+  await mkdir(dir);
+  await writeFile(join(dir, "model.safetensors"), writeSafetensors(tensors));
+  await writeFile(join(dir, "config.json"), JSON.stringify({
+    architectures: ["LlamaForCausalLM"], hidden_size: 64, intermediate_size: 172, num_attention_heads: nHead, num_key_value_heads: nKv,
+    num_hidden_layers: 5, max_position_embeddings: 2048, rms_norm_eps: 1e-5, vocab_size: 512, tie_word_embeddings: false,
+  }));
+  const hf = await openModelFile(dir);
+  try {
+    for (const [k, v] of md) if (k.startsWith("llama.")) assert.deepEqual(hf.metadata.get(k), v, k);
+    for (const t of gguf.tensors) {
+      const h = hf.tensors.find((x) => x.name === t.name)!;
+      assert.deepEqual([h.shape, h.type], [t.shape, t.type], t.name);
+      sameBytes(await hf.readTensor(t.name), await gguf.readTensor(t.name), t.name);
+    }
+    // The folder has no tokenizer.json (the model ships a SentencePiece vocabulary), so lend it the GGUF's.
+    const metadata = new Map(hf.metadata);
+    for (const [k, v] of md) if (k.startsWith("tokenizer.")) metadata.set(k, v);
+    const model = await Model.load({ ...hf, metadata, readTensor: (n) => hf.readTensor(n), close: () => hf.close() }, { kvType: "f32", contextSize: 128 });
+    try {
+      const expected = JSON.parse(await readFile(join(FIXTURES, "models/stories260K.expected.json"), "utf8"));
+      const c = expected.cases.find((x: { prompt_tokens: number[] }) => x.prompt_tokens.length > 1);
+      const want = (c.generated_tokens as number[]).slice(0, 40);
+      const gen = model.generate(c.prompt_tokens, { temperature: 0, maxTokens: want.length });
+      await gen.text();
+      assert.deepEqual(gen.stats.generatedTokens, want);
+    } finally {
+      await model.dispose();
+    }
+  } finally {
+    await hf.close();
+    await gguf.close();
+  }
 });
