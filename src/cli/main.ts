@@ -9,6 +9,7 @@ const commands: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import("./run.ts"),
   () => import("./perplexity.ts"),
   () => import("./tokenize.ts"),
+  () => import("./serve.ts"),
 ];
 
 async function main(argv: string[]): Promise<void> {
