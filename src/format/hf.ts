@@ -208,9 +208,9 @@ export function hfConfigToMetadata(config: unknown, name: string, fileType: numb
     opt("yarn_attn_factor", ["attention_factor", "attn_factor"]);
     opt("yarn_beta_fast", ["beta_fast"]);
     opt("yarn_beta_slow", ["beta_slow"]);
-  } else if (typeof type === "string" && !["default", "llama3", "linear", "yarn"].includes(type.toLowerCase())) {
-    throw new UserError(`${where}: rope scaling type "${type}" is not supported`);
   }
+  // Other types (dynamic NTK, …) get no keys: the converter only warns, and llama.cpp runs such
+  // models unscaled, which is exact within the original context length.
 
   const theta = c.optNum("rope_theta", p, "rope_parameters.rope_theta") ?? c.optNum("rope_theta");
   if (theta !== undefined) m.set(`${a}.rope.freq_base`, f32(theta));
