@@ -82,6 +82,9 @@ export interface SchedulerCounters {
   cachedPromptTokens: number;
   generatedTokens: number;
   requests: number;
+  /** Forward passes run, and the sequences they carried (their ratio is the mean batch width). */
+  steps: number;
+  stepSequences: number;
 }
 
 interface Slot {
@@ -140,7 +143,7 @@ export class Scheduler {
   readonly maxQueue: number;
   /** Most tokens one slot's sequence may hold. */
   readonly slotContext: number;
-  readonly counters: SchedulerCounters = { promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0, requests: 0 };
+  readonly counters: SchedulerCounters = { promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0, requests: 0, steps: 0, stepSequences: 0 };
   private readonly observer: SchedulerObserver;
   private readonly slots: Slot[];
   private readonly queue: Job[] = [];
@@ -439,6 +442,8 @@ export class Scheduler {
       }
     }
     if (tokens.length > 0) {
+      this.counters.steps++;
+      this.counters.stepSequences += new Set(seqs).size;
       let logits: Float32Array;
       this.inForward = true;
       try {

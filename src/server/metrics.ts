@@ -38,6 +38,8 @@ export class ServerMetrics {
     r.add(new CounterFn("llamats:generation_tokens_total", "Tokens generated.", () => sched()?.counters.generatedTokens ?? 0));
     r.add(new CounterFn("llamats:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", () => sched()?.counters.promptTokens ?? 0));
     r.add(new CounterFn("llamats:prefix_cache_hits_total", "Prompt tokens found in the prefix cache.", () => sched()?.counters.cachedPromptTokens ?? 0));
+    r.add(new CounterFn("llamats:engine_steps_total", "Forward passes run by the scheduler.", () => sched()?.counters.steps ?? 0));
+    r.add(new CounterFn("llamats:engine_step_sequences_total", "Sequences carried by those forward passes (÷ steps = mean batch width).", () => sched()?.counters.stepSequences ?? 0));
     this.success = r.add(new Counter("llamats:request_success_total", "Finished requests by finish reason."));
     this.ttft = r.add(new Histogram("llamats:time_to_first_token_seconds", "Time from arrival to the first generated token.", TTFT_BUCKETS));
     this.itl = r.add(new Histogram("llamats:inter_token_latency_seconds", "Time between consecutive tokens of a sequence.", ITL_BUCKETS));
