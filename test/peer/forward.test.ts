@@ -8,8 +8,9 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GgmlType } from "../../src/format/ggml.ts";
-import { syntheticLlama } from "../../src/format/synthetic.ts";
-import { writeGguf } from "../../src/format/gguf.ts";
+import { Rng, syntheticLlama } from "../../src/format/synthetic.ts";
+import { writeGguf, type GgufWriteInput } from "../../src/format/gguf.ts";
+import type { MetaValue } from "../../src/format/model-file.ts";
 import { quantize } from "../../src/format/quant.ts";
 import { FileSink } from "../../src/node/file-sink.ts";
 import { loadModel } from "../../src/index.ts";
@@ -21,12 +22,32 @@ mkdirSync(dir, { recursive: true });
 const TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"] as const;
 const GENERATE = 32;
 
-async function writeModel(name: string, type: GgmlType, tied: boolean): Promise<string> {
+/**
+ * The same model as Qwen2: `qwen2.*` keys (llama.cpp then uses the NEOX RoPE layout) and random
+ * Q/K/V biases.
+ */
+function asQwen2(input: GgufWriteInput): GgufWriteInput {
+  const rename = (k: string) => (k.startsWith("llama.") ? `qwen2.${k.slice(6)}` : k);
+  const metadata = new Map<string, MetaValue>([...input.metadata].map(([k, v]) => [rename(k), v]));
+  const metadataTypes = new Map([...(input.metadataTypes ?? [])].map(([k, v]) => [rename(k), v]));
+  metadata.set("general.architecture", "qwen2");
+  const rng = new Rng(11);
+  const tensors = input.tensors.flatMap((t) => {
+    const m = /^blk\.(\d+)\.attn_([qkv])\.weight$/.exec(t.name);
+    if (!m) return [t];
+    const bias = Float32Array.from({ length: t.shape[1]! }, () => 0.1 * rng.normal());
+    return [t, { name: `blk.${m[1]}.attn_${m[2]}.bias`, type: GgmlType.F32, shape: [t.shape[1]!], data: new Uint8Array(bias.buffer) }];
+  });
+  return { metadata, metadataTypes, tensors };
+}
+
+async function writeModel(name: string, type: GgmlType, tied: boolean, qwen2 = false): Promise<string> {
   const path = join(dir, `${name}.gguf`);
-  const input = syntheticLlama({
+  let input = syntheticLlama({
     vocabSize: 512, dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512, tiedEmbeddings: tied,
     type, quantize, seed: 7, std: 0.08,
   });
+  if (qwen2) input = asQwen2(input);
   const sink = await FileSink.create(path);
   await writeGguf(sink, input);
   await sink.close();
@@ -35,12 +56,20 @@ async function writeModel(name: string, type: GgmlType, tied: boolean): Promise<
 
 const report: string[] = [];
 
-for (const typeName of TYPES) {
-  for (const tied of typeName === "Q8_0" || typeName === "F16" ? [false, true] : [false]) {
-    const label = `${typeName}${tied ? " (tied embeddings)" : ""}`;
+const CASES = [
+  ...TYPES.map((t) => ({ typeName: t, tied: false, qwen2: false })),
+  { typeName: "F16", tied: true, qwen2: false },
+  { typeName: "Q8_0", tied: true, qwen2: false },
+  { typeName: "F32", tied: false, qwen2: true },
+  { typeName: "Q8_0", tied: true, qwen2: true },
+] as const;
+
+for (const { typeName, tied, qwen2 } of CASES) {
+  {
+    const label = `${qwen2 ? "qwen2 " : ""}${typeName}${tied ? " (tied embeddings)" : ""}`;
     test(`llama.cpp parity: ${label}`, async () => {
       const type = GgmlType[typeName];
-      const path = await writeModel(`${typeName}${tied ? "-tied" : ""}`, type, tied);
+      const path = await writeModel(label.replace(/[ ()]+/g, "-"), type, tied, qwen2);
       const model = await loadModel(path, { contextSize: 256, kvType: "f16" });
       let ours: number[];
       let prompt: number[];
