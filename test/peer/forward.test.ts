@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GgmlType } from "../../src/format/ggml.ts";
 import { Rng, syntheticLlama } from "../../src/format/synthetic.ts";
-import { writeGguf, type GgufWriteInput } from "../../src/format/gguf.ts";
+import { GgufValueType, writeGguf, type GgufWriteInput } from "../../src/format/gguf.ts";
 import type { MetaValue } from "../../src/format/model-file.ts";
 import { quantize } from "../../src/format/quant.ts";
 import { FileSink } from "../../src/node/file-sink.ts";
@@ -41,13 +41,32 @@ function asQwen2(input: GgufWriteInput): GgufWriteInput {
   return { metadata, metadataTypes, tensors };
 }
 
-async function writeModel(name: string, type: GgmlType, tied: boolean, qwen2 = false): Promise<string> {
+/**
+ * Llama 3.1-style RoPE: a large base and per-frequency divisors in `rope_freqs.weight`, plus
+ * linear position scaling (as long-context fine-tunes declare it).
+ */
+function withRopeVariants(input: GgufWriteInput, headDim: number): GgufWriteInput {
+  const metadata = new Map(input.metadata)
+    .set("llama.rope.freq_base", 500000)
+    .set("llama.rope.scaling.type", "linear")
+    .set("llama.rope.scaling.factor", 2);
+  const metadataTypes = new Map(input.metadataTypes ?? [])
+    .set("llama.rope.freq_base", { type: GgufValueType.F32 })
+    .set("llama.rope.scaling.type", { type: GgufValueType.STRING })
+    .set("llama.rope.scaling.factor", { type: GgufValueType.F32 });
+  const factors = Float32Array.from({ length: headDim / 2 }, (_, i) => 1 + (7 * i) / (headDim / 2 - 1));
+  const ropeFreqs = { name: "rope_freqs.weight", type: GgmlType.F32, shape: [headDim / 2], data: new Uint8Array(factors.buffer) };
+  return { metadata, metadataTypes, tensors: [...input.tensors, ropeFreqs] };
+}
+
+async function writeModel(name: string, type: GgmlType, tied: boolean, qwen2 = false, rope = false): Promise<string> {
   const path = join(dir, `${name}.gguf`);
   let input = syntheticLlama({
     vocabSize: 512, dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512, tiedEmbeddings: tied,
     type, quantize, seed: 7, std: 0.08,
   });
   if (qwen2) input = asQwen2(input);
+  if (rope) input = withRopeVariants(input, 64);
   const sink = await FileSink.create(path);
   await writeGguf(sink, input);
   await sink.close();
@@ -57,19 +76,20 @@ async function writeModel(name: string, type: GgmlType, tied: boolean, qwen2 = f
 const report: string[] = [];
 
 const CASES = [
-  ...TYPES.map((t) => ({ typeName: t, tied: false, qwen2: false })),
-  { typeName: "F16", tied: true, qwen2: false },
-  { typeName: "Q8_0", tied: true, qwen2: false },
-  { typeName: "F32", tied: false, qwen2: true },
-  { typeName: "Q8_0", tied: true, qwen2: true },
+  ...TYPES.map((t) => ({ typeName: t, tied: false, qwen2: false, rope: false })),
+  { typeName: "F16", tied: true, qwen2: false, rope: false },
+  { typeName: "Q8_0", tied: true, qwen2: false, rope: false },
+  { typeName: "F32", tied: false, qwen2: true, rope: false },
+  { typeName: "Q8_0", tied: true, qwen2: true, rope: false },
+  { typeName: "F32", tied: false, qwen2: false, rope: true },
 ] as const;
 
-for (const { typeName, tied, qwen2 } of CASES) {
+for (const { typeName, tied, qwen2, rope } of CASES) {
   {
-    const label = `${qwen2 ? "qwen2 " : ""}${typeName}${tied ? " (tied embeddings)" : ""}`;
+    const label = `${qwen2 ? "qwen2 " : ""}${typeName}${tied ? " (tied embeddings)" : ""}${rope ? " (rope_freqs, linear scaling)" : ""}`;
     test(`llama.cpp parity: ${label}`, async () => {
       const type = GgmlType[typeName];
-      const path = await writeModel(label.replace(/[ ()]+/g, "-"), type, tied, qwen2);
+      const path = await writeModel(label.replace(/[ (),]+/g, "-"), type, tied, qwen2, rope);
       const model = await loadModel(path, { contextSize: 256, kvType: "f16" });
       let ours: number[];
       let prompt: number[];
