@@ -27,7 +27,7 @@ export interface ConcurrencyResult {
 }
 
 /** TinyLlama 1.1B's shape (22 layers, 2048 wide, GQA 32/4, 32k vocabulary), random Q4_0 weights. */
-async function tinyLlamaShape(): Promise<string> {
+export async function tinyLlamaShape(): Promise<string> {
   const dir = join(tmpdir(), "llamats-bench");
   const path = join(dir, "tinyllama-shape-q4_0.gguf");
   if (existsSync(path)) return path;

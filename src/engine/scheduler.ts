@@ -323,10 +323,15 @@ export class Scheduler {
   private async loop(): Promise<void> {
     try {
       for (;;) {
-        this.reap();
-        this.admit();
-        if (!this.slots.some((s) => s.run)) break;
-        await this.step();
+        try {
+          this.reap();
+          this.admit();
+          if (!this.slots.some((s) => s.run)) break;
+          await this.step();
+        } catch (e) {
+          // A bug in one step must not wedge the loop or take the process down: end what was running.
+          this.failRuns(this.slots.flatMap((s) => (s.run ? [s.run] : [])), e);
+        }
         await yieldToEventLoop();
       }
     } finally {
@@ -344,7 +349,15 @@ export class Scheduler {
       const free = this.slots.filter((s) => !s.run);
       if (free.length < job.n) return;
       this.queue.shift();
-      this.start(job, free);
+      try {
+        this.start(job, free);
+      } catch (e) {
+        this.failRuns(job.runs, e);
+        if (job.state !== "done") {
+          job.events.push({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+          this.endJob(job, "abort");
+        }
+      }
     }
   }
 

@@ -24,7 +24,10 @@ export interface RunningServer {
 
 export async function serveFetch(handler: FetchHandler, opts: ServeOptions = {}): Promise<RunningServer> {
   const server = createServer((req, res) => {
-    void handle(handler, req, res);
+    handle(handler, req, res).catch((e: unknown) => {
+      console.error(e);
+      res.destroy();
+    });
   });
   // SSE streams can be quiet for a long time while a request waits in the queue.
   server.requestTimeout = 0;

@@ -131,3 +131,27 @@ test("/health is 503 while loading and 200 when ready", async () => {
   assert.equal(c.status, 503);
   assert.equal((await fetch(url + "/health")).status, 200);
 });
+
+test("a forward pass that throws fails only its request (500); the next one is served", async () => {
+  const model = server.server.engine!.model;
+  const original = model.forwardBatch;
+  model.forwardBatch = () => Promise.reject(new Error("simulated kernel fault"));
+  const consoleError = console.error;
+  console.error = () => {};
+  try {
+    const res = await postJson(url + "/v1/completions", { prompt: "Once upon a time", max_tokens: 4 }, auth);
+    await expectError(res, 500, /simulated kernel fault/);
+    const s = await postJson(url + "/v1/completions", { prompt: "Once upon a time", max_tokens: 4, stream: true }, auth);
+    assert.equal(s.status, 200);
+    const text = await s.text();
+    assert.match(text, /"error":\{"message":"internal server error: simulated kernel fault"/);
+    assert.match(text, /data: \[DONE\]\n\n$/);
+  } finally {
+    model.forwardBatch = original;
+    console.error = consoleError;
+  }
+  const ok = await postJson(url + "/v1/completions", { prompt: "Once upon a time", max_tokens: 4, temperature: 0 }, auth);
+  assert.equal(ok.status, 200);
+  const m = await fetch(url + "/metrics").then((r) => r.text());
+  assert.match(m, /llamats:kv_cache_usage_perc\{[^}]*\} 0\n/);
+});
