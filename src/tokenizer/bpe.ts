@@ -25,6 +25,8 @@ export class BpeEncoder {
   readonly #cache = new Map<string, number | Int32Array>();
   readonly #utf8 = new Utf8Buffer();
   readonly #heap = new KeyHeap();
+  /** Merge-queue operations so far (pushes and pops), for complexity checks. */
+  steps = 0;
   #id = new Int32Array(256);
   #prev = new Int32Array(256);
   #next = new Int32Array(256);
@@ -114,9 +116,13 @@ export class BpeEncoder {
     next[n - 1] = -1;
     for (let i = 0; i + 1 < n; i++) {
       const slot = pairs.find(id[i]!, id[i + 1]!);
-      if (slot >= 0) heap.push(pairs.priorityAt(slot) * KEY_SHIFT + i);
+      if (slot >= 0) {
+        heap.push(pairs.priorityAt(slot) * KEY_SHIFT + i);
+        this.steps++;
+      }
     }
     while (heap.size > 0) {
+      this.steps++;
       const key = heap.pop();
       const rank = Math.floor(key / KEY_SHIFT);
       const left = key - rank * KEY_SHIFT;
@@ -135,11 +141,17 @@ export class BpeEncoder {
       const before = prev[left]!;
       if (before >= 0) {
         const s = pairs.find(id[before]!, id[left]!);
-        if (s >= 0) heap.push(pairs.priorityAt(s) * KEY_SHIFT + before);
+        if (s >= 0) {
+          heap.push(pairs.priorityAt(s) * KEY_SHIFT + before);
+          this.steps++;
+        }
       }
       if (after >= 0) {
         const s = pairs.find(id[left]!, id[after]!);
-        if (s >= 0) heap.push(pairs.priorityAt(s) * KEY_SHIFT + left);
+        if (s >= 0) {
+          heap.push(pairs.priorityAt(s) * KEY_SHIFT + left);
+          this.steps++;
+        }
       }
     }
     // A byte the vocabulary lacks yields nothing, as in llama.cpp.

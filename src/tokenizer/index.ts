@@ -82,6 +82,11 @@ export class Tokenizer {
     return this.vocab.chatTemplate;
   }
 
+  /** Merge-queue operations done by all encodes so far: grows as n log n of the input (complexity tests). */
+  get mergeSteps(): number {
+    return (this.#spm ?? this.#bpe)!.steps;
+  }
+
   isEog(id: number): boolean {
     return this.vocab.eog.has(id);
   }

@@ -23,6 +23,8 @@ export class SpmEncoder {
   /** Token for each byte when a code point has no token of its own. */
   readonly #byteToken = new Int32Array(256);
   readonly #heap = new KeyHeap();
+  /** Merge-queue operations so far (pushes and pops), for complexity checks. */
+  steps = 0;
   #id = new Int32Array(256);
   #cp = new Int32Array(256);
   #prev = new Int32Array(256);
@@ -115,9 +117,13 @@ export class SpmEncoder {
     heap.clear();
     for (let i = 0; i + 1 < n; i++) {
       const slot = pairs.find(id[i]!, id[i + 1]!);
-      if (slot >= 0) heap.push(pairs.priorityAt(slot) * KEY_SHIFT + i);
+      if (slot >= 0) {
+        heap.push(pairs.priorityAt(slot) * KEY_SHIFT + i);
+        this.steps++;
+      }
     }
     while (heap.size > 0) {
+      this.steps++;
       const key = heap.pop();
       const prio = Math.floor(key / KEY_SHIFT);
       const left = key - prio * KEY_SHIFT;
@@ -135,11 +141,17 @@ export class SpmEncoder {
       const before = prev[left]!;
       if (before >= 0) {
         const s = pairs.find(id[before]!, id[left]!);
-        if (s >= 0) heap.push(pairs.priorityAt(s) * KEY_SHIFT + before);
+        if (s >= 0) {
+          heap.push(pairs.priorityAt(s) * KEY_SHIFT + before);
+          this.steps++;
+        }
       }
       if (after >= 0) {
         const s = pairs.find(id[left]!, id[after]!);
-        if (s >= 0) heap.push(pairs.priorityAt(s) * KEY_SHIFT + left);
+        if (s >= 0) {
+          heap.push(pairs.priorityAt(s) * KEY_SHIFT + left);
+          this.steps++;
+        }
       }
     }
 
