@@ -9,7 +9,7 @@ import { dequantizeRow } from "../../format/quant.ts";
 import { f16ToF32, f32ToF16 } from "../../format/f16.ts";
 import { UserError } from "../../errors.ts";
 import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
-import { quantizeActivation, vecDot, vecDotType } from "./vecdot.ts";
+import { dotKernel, quantizeActivation, vecDot, vecDotType } from "./vecdot.ts";
 import { ropeAngles } from "./rope.ts";
 
 class RefBuf implements Buf {
@@ -111,10 +111,13 @@ export function createRefBackend(): Backend {
       const dotInfo = ggmlTypeInfo(dotType)!;
       const actBytes = rowBytes(dotInfo, n)!;
       const act = scratchAct(actBytes);
+      // llama.cpp picks its kernel per matrix and batch size (repacked gemv/gemm, llamafile's
+      // tinyBLAS for prompt batches, or vec_dot); each rounds differently, so we pick the same.
+      const kernel = dotKernel(w.type, n, w.rows, nTokens);
       for (let t = 0; t < nTokens; t++) {
         quantizeActivation(dotType, xs, t * n, n, act, 0);
         for (let r = 0; r < w.rows; r++) {
-          o[t * w.rows + r] = vecDot(w.type, w.bytes, r * w.rowBytes, act, 0, n);
+          o[t * w.rows + r] = vecDot(w.type, w.bytes, r * w.rowBytes, act, 0, n, kernel);
         }
       }
     },
