@@ -113,8 +113,8 @@ export function createRefBackend(): Backend {
       const act = scratchAct(actBytes);
       // llama.cpp picks its kernel per matrix and batch size (repacked gemv/gemm, llamafile's
       // tinyBLAS for prompt batches, or vec_dot); each rounds differently, so we pick the same.
-      const kernel = dotKernel(w.type, n, w.rows, nTokens);
       for (let t = 0; t < nTokens; t++) {
+        const kernel = dotKernel(w.type, n, w.rows, nTokens, t);
         quantizeActivation(dotType, xs, t * n, n, act, 0);
         for (let r = 0; r < w.rows; r++) {
           o[t * w.rows + r] = vecDot(w.type, w.bytes, r * w.rowBytes, act, 0, n, kernel);

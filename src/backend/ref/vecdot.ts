@@ -22,11 +22,13 @@
 //    acc_k) into the same lanes first; Q4_K keeps four min lanes; Q5_K a scalar min sum; Q6_K's
 //    lanes use unsigned quants minus 32·(bsum·scale) per lane pair.
 //
-//  * "repack": Q4_0, IQ4_NL, Q4_K and Q2_K weights whose row count is a multiple of 8 live in the
-//    CPU_REPACK buffer (interleaved 8 rows) and run `ggml_gemv_*_8x8` / `ggml_gemm_*_8x8`: one f32
-//    accumulator per output, acc = fma(Σ_block w·x (int), d_w·d_x, acc) over blocks; for Q4_K/Q2_K
-//    a second one accMin = fma(Σ min·bsum, dmin_w·d_x, accMin), result acc − accMin. The interleaved
-//    layout changes nothing in this math, so the reference keeps the file layout.
+//  * "gemv"/"gemm": Q4_0, IQ4_NL, Q4_K and Q2_K weights whose row count is a multiple of 8 live in
+//    the CPU_REPACK buffer (8 rows interleaved) and run `ggml_gemm_*_8x8` on whole groups of 4
+//    tokens, `ggml_gemv_*_8x8` on the remaining tokens: one f32 accumulator per output,
+//    acc = fma(Σ_block w·x (int), d_w·d_x, acc) over blocks; for Q4_K/Q2_K the integer sums run
+//    over a super-block (gemv) or 64/128 values (gemm: Q4_K/Q2_K) and a second accumulator
+//    accMin = fma(Σ min·bsum, dmin_w·d_x, accMin) over the same spans; result acc − accMin.
+//    The interleaved layout changes nothing in this math, so the reference keeps the file layout.
 //
 //  * "tinyblas" (llamafile sgemm, only for ≥ 2 tokens): F32/F16 weights with cols % 16 = 0 and
 //    rows % 4 = 0: sixteen f32 lanes, lane l = fma over elements i ≡ l (mod 16) in order, then
@@ -96,17 +98,18 @@ export function quantizeActivation(
 }
 
 /** Which llama.cpp CPU kernel computes a product; see the top of this file. */
-export type DotKernel = "vec_dot" | "repack" | "tinyblas";
+export type DotKernel = "vec_dot" | "gemv" | "gemm" | "tinyblas";
 
 const REPACKED = new Set<GgmlType>([GgmlType.Q4_0, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q2_K]);
 
 /**
- * The kernel llama.cpp's x86 AVX-512 CPU backend uses for a `rows × cols` weight multiplied by
- * `nTokens` activation rows (ggml_compute_forward_mul_mat, the CPU_REPACK extra buffer type chosen
- * by `ggml_repack_get_optimal_repack_type`, and `llamafile_sgemm`'s conditions).
+ * The kernel llama.cpp's x86 AVX-512 CPU backend uses for token `token` of a `rows × cols` weight
+ * multiplied by `nTokens` activation rows (ggml_compute_forward_mul_mat, the CPU_REPACK extra
+ * buffer type chosen by `ggml_repack_get_optimal_repack_type` — whose forward runs gemm on whole
+ * groups of 4 tokens and gemv on the rest — and `llamafile_sgemm`'s conditions).
  */
-export function dotKernel(type: GgmlType, cols: number, rows: number, nTokens: number): DotKernel {
-  if (REPACKED.has(type) && rows % 8 === 0) return "repack";
+export function dotKernel(type: GgmlType, cols: number, rows: number, nTokens: number, token = 0): DotKernel {
+  if (REPACKED.has(type) && rows % 8 === 0) return token < nTokens - (nTokens % 4) ? "gemm" : "gemv";
   if (nTokens >= 2 && rows % 4 === 0) {
     if ((type === GgmlType.F32 || type === GgmlType.F16) && cols % 16 === 0) return "tinyblas";
     if (type === GgmlType.BF16 && cols % 32 === 0) return "tinyblas";
@@ -129,9 +132,9 @@ export function vecDot(
   if (wOffset < 0 || wOffset + wSize > w.length || xqOffset < 0 || xqOffset + xSize > xq.length) {
     throw new RangeError(`vecDot ${ggmlTypeName(weightType)}: ${n} values exceed the buffers`);
   }
-  if (kernel === "repack") {
+  if (kernel === "gemv" || kernel === "gemm") {
     if (weightType === GgmlType.Q4_0 || weightType === GgmlType.IQ4_NL) return dotRepack32(weightType, w, wOffset, xq, xqOffset, n);
-    if (weightType === GgmlType.Q4_K || weightType === GgmlType.Q2_K) return dotRepackK(weightType, w, wOffset, xq, xqOffset, n);
+    if (weightType === GgmlType.Q4_K || weightType === GgmlType.Q2_K) return dotRepackK(weightType, w, wOffset, xq, xqOffset, n, kernel === "gemm");
   }
   const tiny = kernel === "tinyblas";
   switch (weightType) {
@@ -590,24 +593,30 @@ function dotK(type: GgmlType, w: Uint8Array, wo: number, x: Uint8Array, xo: numb
 }
 
 /**
- * Repacked `ggml_gemv_q4_K_8x8_q8_K` / `ggml_gemv_q2_K_8x8_q8_K` (and their gemm): per output two
- * f32 accumulators over super-blocks, acc = fma(Σ scale·q·q8, d_w·d_x, acc) and
- * accMin = fma(Σ min·bsum, dmin_w·d_x, accMin); the result is acc − accMin.
+ * Repacked `ggml_gemv_q4_K_8x8_q8_K` / `ggml_gemv_q2_K_8x8_q8_K`: per output two f32
+ * accumulators, acc = fma(Σ scale·q·q8, d_w·d_x, acc) and accMin = fma(Σ min·bsum, dmin_w·d_x,
+ * accMin), the result acc − accMin. gemv adds once per super-block; the AVX-512 `ggml_gemm_*`
+ * (groups of 4 tokens) adds once per 64 values (Q4_K) or 128 values (Q2_K) instead.
  */
-function dotRepackK(type: GgmlType, w: Uint8Array, wo: number, x: Uint8Array, xo: number, n: number): number {
+function dotRepackK(type: GgmlType, w: Uint8Array, wo: number, x: Uint8Array, xo: number, n: number, gemm: boolean): number {
   const size = KSIZE[type]!;
   const two = type === GgmlType.Q2_K;
+  const step = gemm ? (two ? 128 : 64) : 256;
   let acc = 0, accMin = 0;
   for (let b = 0; b < n / 256; b++, wo += size, xo += 292) {
     unpackK(type, w, wo);
-    let isum = 0;
-    for (let e = 0; e < 256; e++) isum += sc[e >> 4] * wv[e] * i8(x, xo + 4 + e);
-    let imin = 0;
-    if (two) for (let g = 0; g < 16; g++) imin += mn[g] * bsum(x, xo, g);
-    else for (let j = 0; j < 8; j++) imin += mn[j] * (bsum(x, xo, 2 * j) + bsum(x, xo, 2 * j + 1));
     const yd = readF32(x, xo);
-    acc = fma(fr(isum), fr(h16(w, wo + (two ? 80 : 0)) * yd), acc);
-    accMin = fma(fr(imin), fr(h16(w, wo + (two ? 82 : 2)) * yd), accMin);
+    const d = fr(h16(w, wo + (two ? 80 : 0)) * yd);
+    const dmin = fr(h16(w, wo + (two ? 82 : 2)) * yd);
+    for (let e0 = 0; e0 < 256; e0 += step) {
+      let isum = 0;
+      for (let e = e0; e < e0 + step; e++) isum += sc[e >> 4] * wv[e] * i8(x, xo + 4 + e);
+      let imin = 0;
+      if (two) for (let g = e0 >> 4; g < (e0 + step) >> 4; g++) imin += mn[g] * bsum(x, xo, g);
+      else for (let j = e0 >> 5; j < (e0 + step) >> 5; j++) imin += mn[j] * (bsum(x, xo, 2 * j) + bsum(x, xo, 2 * j + 1));
+      acc = fma(fr(isum), d, acc);
+      accMin = fma(fr(imin), dmin, accMin);
+    }
   }
   return fr(acc - accMin);
 }
