@@ -181,7 +181,7 @@ export class Scheduler {
 
   /** KV cells holding prefixes cached in free slots. */
   get kvCellsCached(): number {
-    return this.model.kvUsed() - this.kvCellsUsed;
+    return this.model.kvCellsOf(this.slots.map((s) => s.seq)) - this.kvCellsUsed;
   }
 
   get kvCells(): number {
@@ -374,6 +374,12 @@ export class Scheduler {
         best = l;
         lead = s;
       }
+    }
+    if (best < 2) {
+      // Nothing worth reusing (at most a shared BOS): take the slot whose cache is worth least,
+      // so other prefixes stay cached.
+      lead = free.reduce((a, b) => (b.cached.length < a.cached.length || (b.cached.length === a.cached.length && b.lastUsed < a.lastUsed) ? b : a));
+      best = job.kind === "embed" ? 0 : commonPrefix(lead.cached, prompt);
     }
     // The logits after the last prompt token are needed, so at least one token is evaluated.
     const reuse = Math.min(best, prompt.length - 1);
