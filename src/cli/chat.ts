@@ -193,8 +193,10 @@ class ChatRepl {
       process.stdout.write(s);
     };
     let logits: Float32Array;
+    let reused = 0;
+    const t0 = performance.now();
     try {
-      ({ logits } = await this.session.prompt(prompt, { signal }));
+      ({ logits, reused } = await this.session.prompt(prompt, { signal }));
     } catch (e) {
       if (signal.aborted) return { text, finish: "abort" };
       throw e;
@@ -222,6 +224,10 @@ class ChatRepl {
       logits = await this.session.evaluate([token]);
     }
     if (finish !== "stop") emit(stop.push(decoder.end()).text + stop.flush());
+    if (process.argv.includes("--verbose")) {
+      const generated = history.length - prompt.length;
+      process.stderr.write(`chat: prompt ${prompt.length} tokens (${reused} reused from the cache), ${generated} generated in ${((performance.now() - t0) / 1000).toFixed(2)} s (${finish})\n`);
+    }
     return { text, finish };
   }
 }
