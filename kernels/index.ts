@@ -1,0 +1,89 @@
+// Kernel module entry. Every thread instantiates this module over the same shared memory; work is
+// described by a descriptor in memory (op code + i32/f32 args, written by the main thread) and
+// `task(desc, tid, nth)` runs thread tid's share of it. The TS side (src/backend/wasm/) owns all
+// memory: this module has no static data and allocates nothing.
+
+import { mmQ8_0, mmQ4_0, mmQ4_K, mmQ6_K, mmF32, mmF16, mmBF16 } from "./matmul";
+import { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes } from "./quantize";
+import { siluMul, add, addBias, rmsNorm, rope, setRows, attention } from "./ops";
+
+export { repackQ8_0, repackQ4_0, repackQ4_K, repackQ6_K, rowQ8_0, rowQ4_0, rowQ4_K, rowQ6_K, rowFloat } from "./repack";
+export { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes };
+
+// Op codes, mirrored in src/backend/wasm/abi.ts.
+const OP_MATMUL = 1, OP_QUANT = 2, OP_ATTN = 3, OP_SILU = 4, OP_ADD = 5, OP_RMSNORM = 6, OP_ROPE = 7,
+  OP_SETROWS = 8, OP_ADDBIAS = 9;
+
+// Matmul kernel kinds (abi.ts KERNEL_*).
+const K_Q8_0 = 1, K_Q4_0 = 2, K_Q4_K = 3, K_Q6_K = 4, K_F32 = 5, K_F16 = 6, K_BF16 = 7;
+
+// @ts-ignore: decorator
+@inline
+function arg(d: usize, i: i32): i32 { return load<i32>(d + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline
+function argf(d: usize, i: i32): f32 { return load<f32>(d + (<usize>i << 2)); }
+
+// @ts-ignore: decorator
+@inline
+function lo(n: i32, tid: i32, nth: i32): i32 { return <i32>((<i64>n * tid) / nth); }
+
+export function task(d: usize, tid: i32, nth: i32): void {
+  const op = arg(d, 0);
+  if (op == OP_MATMUL) {
+    const kind = arg(d, 1), wq = <usize>arg(d, 2), ws = <usize>arg(d, 3), cols = arg(d, 4), rows = arg(d, 5);
+    const act = <usize>arg(d, 6), stride = arg(d, 7), nTok = arg(d, 8), out = <usize>arg(d, 9);
+    const groups = (rows + 3) >> 2;
+    const g0 = lo(groups, tid, nth), g1 = lo(groups, tid + 1, nth);
+    if (g0 >= g1) return;
+    if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
+    else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
+    else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
+    else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
+    else {
+      const r0 = g0 * 4, r1 = min<i32>(rows, g1 * 4);
+      if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out);
+      else if (kind == K_F16) mmF16(wq, cols, rows, r0, r1, act, stride, nTok, out);
+      else if (kind == K_BF16) mmBF16(wq, cols, rows, r0, r1, act, stride, nTok, out);
+    }
+  } else if (op == OP_QUANT) {
+    const kind = arg(d, 1), x = <usize>arg(d, 2), n = arg(d, 3), nTok = arg(d, 4), dst = <usize>arg(d, 5), stride = arg(d, 6);
+    const t1 = lo(nTok, tid + 1, nth);
+    for (let t = lo(nTok, tid, nth); t < t1; t++) {
+      const xs = x + (<usize>t * <usize>n << 2), ds = dst + <usize>t * <usize>stride;
+      if (kind == 0) quantQ8_0(xs, n, ds);
+      else if (kind == 1) quantQ8_K(xs, n, ds);
+      else if (kind == 2) quantF16(xs, n, ds);
+      else if (kind == 3) quantBF16(xs, n, ds);
+      else memory.copy(ds, xs, <usize>n << 2);
+    }
+  } else if (op == OP_ATTN) {
+    const nTok = arg(d, 7), nHeads = arg(d, 8);
+    const pairs = nTok * nHeads;
+    const j0 = lo(pairs, tid, nth), j1 = lo(pairs, tid + 1, nth);
+    if (j0 >= j1) return;
+    const scratch = <usize>arg(d, 14) + <usize>tid * <usize>arg(d, 15);
+    attention(<usize>arg(d, 1), <usize>arg(d, 2), <usize>arg(d, 3), arg(d, 4), <usize>arg(d, 5), <usize>arg(d, 6), <usize>arg(d, 16),
+      nHeads, arg(d, 9), arg(d, 10), argf(d, 11), j0, j1, <usize>arg(d, 13), scratch);
+  } else if (op == OP_SILU || op == OP_ADD) {
+    // Split on multiples of 4 so SIMD lanes never straddle threads.
+    const n = arg(d, 3);
+    const q = (n + 3) >> 2;
+    const i0 = lo(q, tid, nth) * 4, i1 = min<i32>(n, lo(q, tid + 1, nth) * 4);
+    if (i0 >= i1) return;
+    if (op == OP_SILU) siluMul(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, <usize>arg(d, 4));
+    else add(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, <usize>arg(d, 4));
+  } else if (op == OP_RMSNORM) {
+    const nTok = arg(d, 3);
+    rmsNorm(<usize>arg(d, 1), <usize>arg(d, 2), lo(nTok, tid, nth), lo(nTok, tid + 1, nth), arg(d, 4), argf(d, 5), <usize>arg(d, 6));
+  } else if (op == OP_ROPE) {
+    const pairs = arg(d, 2) * arg(d, 3);
+    rope(<usize>arg(d, 1), lo(pairs, tid, nth), lo(pairs, tid + 1, nth), arg(d, 3), arg(d, 4), <usize>arg(d, 5), arg(d, 6), arg(d, 7));
+  } else if (op == OP_SETROWS) {
+    const n = arg(d, 5);
+    setRows(<usize>arg(d, 1), arg(d, 2), arg(d, 3), <usize>arg(d, 4), lo(n, tid, nth), lo(n, tid + 1, nth), <usize>arg(d, 6));
+  } else if (op == OP_ADDBIAS) {
+    const nTok = arg(d, 3);
+    addBias(<usize>arg(d, 1), <usize>arg(d, 2), lo(nTok, tid, nth), lo(nTok, tid + 1, nth), arg(d, 4));
+  }
+}

@@ -1,0 +1,279 @@
+// Quantized matrix × activations. Weights are repacked at load (repack.ts): rows in groups of 4,
+// the 4 rows' quants of one block side by side, scales in a separate f32 array. A group's weights
+// stay in L1 while every token of the batch streams past them, so prefill reads weights once.
+// Each kernel computes row groups [g0, g1) for all nTok tokens: out[t*rows + r].
+
+import { reduce4, reduce4f, storeLanes, dotI8U7, dotAddI8U7, f16ToF32 } from "./util";
+
+const ZERO = i32x4.splat(0);
+
+// ---- Q8_0 × Q8_0: i8 weights widened to i16 against activations widened once per op.
+export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nb = cols / 32;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * 128;
+    const gs = ws + <usize>g * <usize>nb * 16;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const a16 = a + <usize>cols;
+      const ad = a + <usize>(3 * cols);
+      let acc = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const xa = a16 + <usize>(b * 64);
+        const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+        const p = gq + <usize>(b * 128);
+        let w = v128.load(p), u = v128.load(p, 16);
+        const s0 = i32x4.add(
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
+        w = v128.load(p, 32); u = v128.load(p, 48);
+        const s1 = i32x4.add(
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
+        w = v128.load(p, 64); u = v128.load(p, 80);
+        const s2 = i32x4.add(
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
+        w = v128.load(p, 96); u = v128.load(p, 112);
+        const s3 = i32x4.add(
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
+          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
+        const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(reduce4(s0, s1, s2, s3))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+// ---- Q4_0 × Q8_0: nibbles are the unsigned 7-bit operand of the i8 dot; 8·Σa is subtracted after.
+export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nb = cols / 32;
+  const m4 = i8x16.splat(0x0f);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * 64;
+    const gs = ws + <usize>g * <usize>nb * 16;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const as = ad + <usize>(4 * nb);
+      let acc = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
+        const p = gq + <usize>(b * 64);
+        let w = v128.load(p);
+        const s0 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        w = v128.load(p, 16);
+        const s1 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        w = v128.load(p, 32);
+        const s2 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        w = v128.load(p, 48);
+        const s3 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const tot = i32x4.sub(reduce4(s0, s1, s2, s3), i32x4.splat(load<i32>(as + (b << 2)) << 3));
+        const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(tot)));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+// ---- Q4_K × Q8_K. Per row and 256-superblock: d·Σ_sub sc·(q·a) − dmin·Σ_sub m·Σa.
+// Meta per (group, superblock), 96 bytes: d f32[4] | dmin f32[4] | sc u8[4][8] | m u8[4][8].
+// @ts-ignore: decorator
+@inline
+function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f);
+  const w0 = v128.load(p), w1 = v128.load(p, 16);
+  const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
+  const pb = i16x8.add(dotI8U7(x2, i8x16.shr_u(w0, 4)), dotI8U7(x3, i8x16.shr_u(w1, 4)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, i16x8.splat(<i16>load<u8>(sc))));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, i16x8.splat(<i16>load<u8>(sc, 1))));
+}
+
+export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 512;
+    const gm = ws + <usize>g * <usize>nsb * 96;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let acc = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 512);
+        const m = gm + <usize>(s * 96);
+        const xs = a + <usize>(s * 256);
+        let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
+        for (let j = 0; j < 4; j++) {
+          const xa = xs + <usize>(j * 64);
+          const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+          const pj = p + <usize>(j * 32);
+          const sj = m + 32 + <usize>(j * 2);
+          r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0);
+          r1 = q4kRow(pj + 128, sj + 8, x0, x1, x2, x3, r1);
+          r2 = q4kRow(pj + 256, sj + 16, x0, x1, x2, x3, r2);
+          r3 = q4kRow(pj + 384, sj + 24, x0, x1, x2, x3, r3);
+        }
+        // Sums of 32 activations per sub-block, from the 16-wide sums.
+        const b16 = bs + <usize>(s * 32);
+        const bs32 = i16x8.narrow_i32x4_s(
+          i32x4.extadd_pairwise_i16x8_s(v128.load(b16)), i32x4.extadd_pairwise_i16x8_s(v128.load(b16, 16)));
+        const mm = m + 64;
+        const m0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm)), bs32);
+        const m1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 8)), bs32);
+        const m2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 16)), bs32);
+        const m3 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 24)), bs32);
+        const dy = f32x4.splat(load<f32>(ad + (s << 2)));
+        const sumi = f32x4.convert_i32x4_s(reduce4(r0, r1, r2, r3));
+        const summ = f32x4.convert_i32x4_s(reduce4(m0, m1, m2, m3));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.mul(v128.load(m), dy), sumi));
+        acc = f32x4.sub(acc, f32x4.mul(f32x4.mul(v128.load(m, 16), dy), summ));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+// ---- Q6_K × Q8_K. Quants (0..63) against activations, minus 32·Σ sc·bsum16.
+// Quants per row-superblock: ql[128] | qh[64] (GGUF bit order). Meta, 80 bytes: d f32[4] | sc i8[4][16].
+// @ts-ignore: decorator
+@inline
+function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
+  const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
+  const q1 = v128.or(v128.and(l0, m4), v128.and(i8x16.shl(h, 4), m30));
+  const q2 = v128.or(v128.and(l1, m4), v128.and(i8x16.shl(h, 2), m30));
+  const q3 = v128.or(i8x16.shr_u(l0, 4), v128.and(h, m30));
+  const q4 = v128.or(i8x16.shr_u(l1, 4), v128.and(i8x16.shr_u(h, 2), m30));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), i16x8.splat(<i16>load<i8>(sc))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), i16x8.splat(<i16>load<i8>(sc, 2))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), i16x8.splat(<i16>load<i8>(sc, 4))));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), i16x8.splat(<i16>load<i8>(sc, 6))));
+}
+
+// @ts-ignore: decorator
+@inline
+function q6kBias(sc: usize, b0: v128, b1: v128): v128 {
+  const s = v128.load(sc);
+  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(s), b0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(s), b1));
+}
+
+export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 768;
+    const gm = ws + <usize>g * <usize>nsb * 80;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let acc = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 768);
+        const m = gm + <usize>(s * 80);
+        const xs = a + <usize>(s * 256);
+        const b16 = bs + <usize>(s * 32);
+        const b0 = v128.load(b16), b1 = v128.load(b16, 16);
+        let r0 = i32x4.mul(q6kBias(m + 16, b0, b1), i32x4.splat(-32));
+        let r1 = i32x4.mul(q6kBias(m + 32, b0, b1), i32x4.splat(-32));
+        let r2 = i32x4.mul(q6kBias(m + 48, b0, b1), i32x4.splat(-32));
+        let r3 = i32x4.mul(q6kBias(m + 64, b0, b1), i32x4.splat(-32));
+        for (let n = 0; n < 2; n++) {
+          for (let l = 0; l < 32; l += 16) {
+            const ql = p + <usize>(n * 64 + l), qh = p + 128 + <usize>(n * 32 + l);
+            const x = xs + <usize>(n * 128 + l);
+            const sc = m + 16 + <usize>(n * 8 + l / 16);
+            r0 = q6kPart(ql, qh, sc, x, r0);
+            r1 = q6kPart(ql + 192, qh + 192, sc + 16, x, r1);
+            r2 = q6kPart(ql + 384, qh + 384, sc + 32, x, r2);
+            r3 = q6kPart(ql + 576, qh + 576, sc + 48, x, r3);
+          }
+        }
+        const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (s << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(reduce4(r0, r1, r2, r3))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+// ---- F32 / F16 / BF16 weights, plain row-major, 4 rows at a time; activations are f32 already
+// rounded to the weight's dot type. `r0..r1` are rows here, not groups.
+// @ts-ignore: decorator
+@inline
+function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// @ts-ignore: decorator
+@inline
+function loadW(kind: i32, p: usize, i: i32): v128 {
+  if (kind == 0) return v128.load(p + (<usize>i << 2));
+  if (kind == 2) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1))), 16);
+  // f16 → f32: magnitude shifted into place and scaled by 2^112 (exact for subnormals), sign or-ed back.
+  const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1)));
+  const mag = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+// @ts-ignore: decorator
+@inline
+function loadS(kind: i32, p: usize, i: i32): f32 {
+  if (kind == 0) return load<f32>(p + (<usize>i << 2));
+  if (kind == 2) return reinterpret<f32>(<u32>load<u16>(p + (<usize>i << 1)) << 16);
+  return f16ToF32(load<u16>(p + (<usize>i << 1)));
+}
+
+// @ts-ignore: decorator
+@inline
+function mmFloat(kind: i32, w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const esz: usize = kind == 0 ? 4 : 2;
+  const rb = <usize>cols * esz;
+  const c4 = cols & ~3;
+  for (let r = r0; r < r1; r += 4) {
+    const valid = min<i32>(4, r1 - r);
+    const p0 = w + <usize>r * rb;
+    const p1 = valid > 1 ? p0 + rb : p0;
+    const p2 = valid > 2 ? p0 + 2 * rb : p0;
+    const p3 = valid > 3 ? p0 + 3 * rb : p0;
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      for (let c = 0; c < c4; c += 4) {
+        const x = v128.load(a + (<usize>c << 2));
+        s0 = fma(loadW(kind, p0, c), x, s0);
+        s1 = fma(loadW(kind, p1, c), x, s1);
+        s2 = fma(loadW(kind, p2, c), x, s2);
+        s3 = fma(loadW(kind, p3, c), x, s3);
+      }
+      let v = reduce4f(s0, s1, s2, s3);
+      if (c4 < cols) {
+        let e0: f32 = 0, e1: f32 = 0, e2: f32 = 0, e3: f32 = 0;
+        for (let c = c4; c < cols; c++) {
+          const x = load<f32>(a + (<usize>c << 2));
+          e0 += loadS(kind, p0, c) * x; e1 += loadS(kind, p1, c) * x;
+          e2 += loadS(kind, p2, c) * x; e3 += loadS(kind, p3, c) * x;
+        }
+        v = f32x4.add(v, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(e0), 1, e1), 2, e2), 3, e3));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>r) << 2), v, valid);
+    }
+  }
+}
+
+export function mmF32(w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  mmFloat(0, w, cols, rows, r0, r1, act, actStride, nTok, out);
+}
+export function mmF16(w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  mmFloat(1, w, cols, rows, r0, r1, act, actStride, nTok, out);
+}
+export function mmBF16(w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  mmFloat(2, w, cols, rows, r0, r1, act, actStride, nTok, out);
+}

@@ -1,0 +1,150 @@
+// Load-time repacking from GGUF blocks to the kernels' layout (see matmul.ts), and the inverse
+// per-row dequantization used by getRows. `src` holds `n` consecutive GGUF rows starting at global
+// row `row0` (a multiple of 4 except for the last chunk's tail).
+
+import { f16ToF32 } from "./util";
+
+export function repackQ8_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let b = 0; b < nb; b++) {
+      const blk = src + <usize>(i * nb + b) * 34;
+      const gb = <usize>g * <usize>nb + <usize>b;
+      store<f32>(ds + ((gb * 4 + <usize>r) << 2), f16ToF32(load<u16>(blk)));
+      memory.copy(dq + gb * 128 + <usize>(r * 32), blk + 2, 32);
+    }
+  }
+}
+
+export function repackQ4_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let b = 0; b < nb; b++) {
+      const blk = src + <usize>(i * nb + b) * 18;
+      const gb = <usize>g * <usize>nb + <usize>b;
+      store<f32>(ds + ((gb * 4 + <usize>r) << 2), f16ToF32(load<u16>(blk)));
+      memory.copy(dq + gb * 64 + <usize>(r * 16), blk + 2, 16);
+    }
+  }
+}
+
+export function repackQ4_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let s = 0; s < nsb; s++) {
+      const blk = src + <usize>(i * nsb + s) * 144;
+      const gs = <usize>g * <usize>nsb + <usize>s;
+      const m = ds + gs * 96;
+      store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk)));
+      store<f32>(m + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk, 2)));
+      const q = blk + 4;
+      for (let j = 0; j < 8; j++) {
+        let sc: u32, mn: u32;
+        if (j < 4) {
+          sc = load<u8>(q + j) & 63;
+          mn = load<u8>(q + j + 4) & 63;
+        } else {
+          sc = (load<u8>(q + j + 4) & 0xf) | ((load<u8>(q + j - 4) >> 6) << 4);
+          mn = (load<u8>(q + j + 4) >> 4) | ((load<u8>(q + j) >> 6) << 4);
+        }
+        store<u8>(m + 32 + <usize>(r * 8 + j), <u8>sc);
+        store<u8>(m + 64 + <usize>(r * 8 + j), <u8>mn);
+      }
+      memory.copy(dq + gs * 512 + <usize>(r * 128), blk + 16, 128);
+    }
+  }
+}
+
+export function repackQ6_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let s = 0; s < nsb; s++) {
+      const blk = src + <usize>(i * nsb + s) * 210;
+      const gs = <usize>g * <usize>nsb + <usize>s;
+      const m = ds + gs * 80;
+      store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk, 208)));
+      memory.copy(m + 16 + <usize>(r * 16), blk + 192, 16);
+      memory.copy(dq + gs * 768 + <usize>(r * 192), blk, 192);
+    }
+  }
+}
+
+// ---- getRows: dequantize one row R of a repacked weight into f32 `dst`.
+
+export function rowQ8_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let b = 0; b < nb; b++) {
+    const gb = <usize>g * <usize>nb + <usize>b;
+    const d = load<f32>(ds + ((gb * 4 + <usize>r) << 2));
+    const q = dq + gb * 128 + <usize>(r * 32);
+    for (let j = 0; j < 32; j++) store<f32>(dst + <usize>((b * 32 + j) << 2), d * <f32>load<i8>(q + j));
+  }
+}
+
+export function rowQ4_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let b = 0; b < nb; b++) {
+    const gb = <usize>g * <usize>nb + <usize>b;
+    const d = load<f32>(ds + ((gb * 4 + <usize>r) << 2));
+    const q = dq + gb * 64 + <usize>(r * 16);
+    for (let j = 0; j < 16; j++) {
+      const v = load<u8>(q + j);
+      store<f32>(dst + <usize>((b * 32 + j) << 2), d * <f32>((<i32>v & 15) - 8));
+      store<f32>(dst + <usize>((b * 32 + j + 16) << 2), d * <f32>((<i32>v >> 4) - 8));
+    }
+  }
+}
+
+export function rowQ4_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let s = 0; s < nsb; s++) {
+    const gs = <usize>g * <usize>nsb + <usize>s;
+    const m = ds + gs * 96;
+    const d = load<f32>(m + (<usize>r << 2)), dmin = load<f32>(m + 16 + (<usize>r << 2));
+    const q = dq + gs * 512 + <usize>(r * 128);
+    for (let j = 0; j < 4; j++) {
+      const d1 = d * <f32>load<u8>(m + 32 + <usize>(r * 8 + 2 * j)), m1 = dmin * <f32>load<u8>(m + 64 + <usize>(r * 8 + 2 * j));
+      const d2 = d * <f32>load<u8>(m + 33 + <usize>(r * 8 + 2 * j)), m2 = dmin * <f32>load<u8>(m + 65 + <usize>(r * 8 + 2 * j));
+      for (let l = 0; l < 32; l++) {
+        const v = load<u8>(q + <usize>(j * 32 + l));
+        store<f32>(dst + <usize>((s * 256 + j * 64 + l) << 2), d1 * <f32>(v & 15) - m1);
+        store<f32>(dst + <usize>((s * 256 + j * 64 + 32 + l) << 2), d2 * <f32>(v >> 4) - m2);
+      }
+    }
+  }
+}
+
+export function rowQ6_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let s = 0; s < nsb; s++) {
+    const gs = <usize>g * <usize>nsb + <usize>s;
+    const m = ds + gs * 80;
+    const d = load<f32>(m + (<usize>r << 2));
+    const sc = m + 16 + <usize>(r * 16);
+    const p = dq + gs * 768 + <usize>(r * 192);
+    for (let n = 0; n < 2; n++) {
+      const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32), o = dst + <usize>((s * 256 + n * 128) << 2), scn = sc + <usize>(n * 8);
+      for (let l = 0; l < 32; l++) {
+        const is = l / 16;
+        const h = <i32>load<u8>(qh + l);
+        const q1 = ((<i32>load<u8>(ql + l) & 15) | ((h & 3) << 4)) - 32;
+        const q2 = ((<i32>load<u8>(ql + l + 32) & 15) | (((h >> 2) & 3) << 4)) - 32;
+        const q3 = ((<i32>load<u8>(ql + l) >> 4) | (((h >> 4) & 3) << 4)) - 32;
+        const q4 = ((<i32>load<u8>(ql + l + 32) >> 4) | (((h >> 6) & 3) << 4)) - 32;
+        store<f32>(o + <usize>(l << 2), d * <f32>load<i8>(scn + is) * <f32>q1);
+        store<f32>(o + <usize>((l + 32) << 2), d * <f32>load<i8>(scn + is + 2) * <f32>q2);
+        store<f32>(o + <usize>((l + 64) << 2), d * <f32>load<i8>(scn + is + 4) * <f32>q3);
+        store<f32>(o + <usize>((l + 96) << 2), d * <f32>load<i8>(scn + is + 6) * <f32>q4);
+      }
+    }
+  }
+}
+
+export function rowFloat(kind: i32, w: usize, cols: i32, R: i32, dst: usize): void {
+  if (kind == 0) { memory.copy(dst, w + <usize>R * <usize>cols * 4, <usize>cols * 4); return; }
+  const p = w + <usize>R * <usize>cols * 2;
+  for (let c = 0; c < cols; c++) {
+    const h = <u32>load<u16>(p + (<usize>c << 1));
+    store<f32>(dst + (<usize>c << 2), kind == 2 ? reinterpret<f32>(h << 16) : f16ToF32(h));
+  }
+}

@@ -1,0 +1,113 @@
+// Scalar helpers shared by the kernels: IEEE half conversions (round-to-nearest-even, as F16C and
+// ggml do) and horizontal reductions.
+
+export function f16ToF32(h: u32): f32 {
+  const s = (h & 0x8000) << 16;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e == 0x1f) return reinterpret<f32>(s | 0x7f800000 | (m << 13));
+  // Shifting the magnitude into f32 position and scaling by 2^112 handles subnormals exactly.
+  const mag = reinterpret<f32>(((h & 0x7fff) as u32) << 13) * reinterpret<f32>(0x77800000);
+  return reinterpret<f32>(reinterpret<u32>(mag) | s);
+}
+
+export function f32ToF16(f: f32): u32 {
+  const x = reinterpret<u32>(f);
+  const sign = (x >> 16) & 0x8000;
+  const ax = x & 0x7fffffff;
+  if (ax >= 0x7f800000) return sign | 0x7c00 | (ax > 0x7f800000 ? 0x200 : 0);
+  if (ax >= 0x477ff000) return sign | 0x7c00; // rounds to >= 65520: overflow to infinity
+  if (ax < 0x38800000) {
+    // Subnormal half: let the FPU round by adding 0.5 (the smallest normal half's exponent).
+    const r = reinterpret<f32>(ax) + reinterpret<f32>(0x3f000000);
+    return sign | (reinterpret<u32>(r) - 0x3f000000);
+  }
+  const mant_odd = (ax >> 13) & 1;
+  const r = ax + 0xc8000fff + mant_odd; // rebias exponent (-112 << 23) and round half to even
+  return sign | (r >> 13);
+}
+
+export function f32RoundF16(f: f32): f32 {
+  return f16ToF32(f32ToF16(f));
+}
+
+export function bf16Round(f: f32): f32 {
+  // ggml's GGML_FP32_TO_BF16: NaN stays NaN (quiet), otherwise round half to even.
+  const u = reinterpret<u32>(f);
+  if ((u & 0x7fffffff) > 0x7f800000) return reinterpret<f32>(((u >> 16) | 64) << 16);
+  return reinterpret<f32>(((u + (0x7fff + ((u >> 16) & 1))) >> 16) << 16);
+}
+
+// @ts-ignore: decorator
+@inline
+export function hsumI32(v: v128): i32 {
+  const t = i32x4.add(v, i32x8hi(v));
+  return i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1);
+}
+
+// @ts-ignore: decorator
+@inline
+function i32x8hi(v: v128): v128 {
+  return v128.shuffle<i32>(v, v, 2, 3, 0, 1);
+}
+
+// @ts-ignore: decorator
+@inline
+export function hsumF32(v: v128): f32 {
+  const t = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1);
+}
+
+/** Lane r of the result is the sum of the lanes of input r (4 rows reduced at once). */
+// @ts-ignore: decorator
+@inline
+export function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const t0 = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const t1 = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline
+export function reduce4f(a: v128, b: v128, c: v128, d: v128): v128 {
+  const t0 = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const t1 = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+}
+
+/** Store the first `valid` lanes of v (valid in 1..4) at p. */
+// @ts-ignore: decorator
+@inline
+export function storeLanes(p: usize, v: v128, valid: i32): void {
+  if (valid >= 4) { v128.store(p, v); return; }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (valid > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (valid > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+/** Relaxed or plain i8×u7 dot into i16 pairs: lane k = a[2k]*b[2k] + a[2k+1]*b[2k+1]; b must be 0..127. */
+// @ts-ignore: decorator
+@inline
+export function dotI8U7(a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.relaxed_dot_i8x16_i7x16_s(a, b);
+  } else {
+    const lo = i16x8.mul(i16x8.extend_low_i8x16_s(a), i16x8.extend_low_i8x16_u(b));
+    const hi = i16x8.mul(i16x8.extend_high_i8x16_s(a), i16x8.extend_high_i8x16_u(b));
+    // Pairwise add of adjacent i16 lanes of the 16 products.
+    return i16x8.add(
+      v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14),
+      v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
+  }
+}
+
+/** c + Σ over groups of 4 lanes of a[i]*b[i] (i32x4); b must be 0..127. */
+// @ts-ignore: decorator
+@inline
+export function dotAddI8U7(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, c);
+  } else {
+    return i32x4.add(c, i32x4.extadd_pairwise_i16x8_s(dotI8U7(a, b)));
+  }
+}

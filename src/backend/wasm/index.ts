@@ -1,0 +1,347 @@
+// The WebAssembly SIMD backend: weights repacked into wasm memory at load, quantized activations
+// shared by all threads, every op a single dispatch over the thread pool (main thread + workers
+// on one shared memory). Kernels are in kernels/ (AssemblyScript), compiled by `npm run build:wasm`.
+
+import { UserError } from "../../errors.ts";
+import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
+import type { GgmlType } from "../../format/ggml.ts";
+import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
+import { ropeAngles } from "../ref/rope.ts";
+import { ACT, CTRL_BASE, MAX_PAGES, OP } from "./abi.ts";
+import { Heap } from "./heap.ts";
+import { actStride, layoutOf } from "./layout.ts";
+import type { Layout } from "./layout.ts";
+import { Pool } from "./pool.ts";
+import type { WasmHost } from "./pool.ts";
+import { instantiateKernels } from "./worker.ts";
+
+export type { WasmHost } from "./pool.ts";
+
+export interface WasmBackendOptions {
+  /** Threads including the main one; default: the machine's cores. */
+  threads?: number;
+  /** Force the relaxed-SIMD (true) or plain SIMD128 (false) kernels; default: relaxed when the runtime validates it. */
+  relaxed?: boolean;
+  /** Runtime adapter (kernel bytes, thread spawning); default: the Node adapter under Node. */
+  host?: WasmHost;
+}
+
+export interface WasmBackend extends Backend {
+  readonly threads: number;
+  readonly relaxed: boolean;
+  /** Bytes of wasm memory currently allocated (weights, buffers, scratch). */
+  readonly heapBytes: number;
+}
+
+class WasmBuf implements Buf {
+  readonly ptr: number;
+  readonly length: number;
+  readonly dtype: "f32" | "f16";
+  constructor(ptr: number, length: number, dtype: "f32" | "f16") {
+    this.ptr = ptr;
+    this.length = length;
+    this.dtype = dtype;
+  }
+}
+
+class WasmWeight implements Weight {
+  readonly type: GgmlType;
+  readonly cols: number;
+  readonly rows: number;
+  readonly layout: Layout;
+  /** Quant area (or row-major data for float types) and scale area. */
+  readonly q: number;
+  readonly s: number;
+  constructor(type: GgmlType, cols: number, rows: number, layout: Layout, q: number, s: number) {
+    this.type = type;
+    this.cols = cols;
+    this.rows = rows;
+    this.layout = layout;
+    this.q = q;
+    this.s = s;
+  }
+}
+
+/** A tiny module using i32x4.relaxed_dot_i8x16_i7x16_add_s: validates only where relaxed SIMD exists. */
+function relaxedSimdSupported(): boolean {
+  const c = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+  const body = [0x00, ...c, ...c, ...c, 0xfd, 0x93, 0x02, 0x0b];
+  const bytes = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b,
+    0x03, 0x02, 0x01, 0x00,
+    0x0a, body.length + 2, 0x01, body.length, ...body,
+  ]);
+  return WebAssembly.validate(bytes);
+}
+
+async function defaultHost(): Promise<WasmHost> {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (proc?.versions?.node) {
+    const path = "../../node/wasm-host.ts";
+    return ((await import(path)) as typeof import("../../node/wasm-host.ts")).nodeWasmHost;
+  }
+  throw new Error("createWasmBackend: pass a `host` (kernel bytes + worker spawning) outside Node");
+}
+
+function asBuf(b: Buf): WasmBuf {
+  if (!(b instanceof WasmBuf)) throw new Error("wasm backend: buffer from another backend");
+  return b;
+}
+
+function asF32(b: Buf, need: number, what: string): WasmBuf {
+  const w = asBuf(b);
+  if (w.dtype !== "f32") throw new Error(`wasm backend: ${what} must be an f32 buffer`);
+  if (w.length < need) throw new Error(`wasm backend: ${what} has ${w.length} elements, needs ${need}`);
+  return w;
+}
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const host = opts.host ?? (await defaultHost());
+  const relaxed = opts.relaxed ?? relaxedSimdSupported();
+  const threads = Math.max(1, Math.floor(opts.threads ?? host.cores()));
+  const module = await WebAssembly.compile((await host.kernelBytes(relaxed)) as Uint8Array<ArrayBuffer>);
+  const memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
+  const exp = instantiateKernels(module, memory).exports as unknown as Record<string, (...a: number[]) => number>;
+  const pool = await Pool.create(host, module, memory, CTRL_BASE, threads, exp.task! as (d: number, t: number, n: number) => void);
+  const heap = new Heap(memory);
+
+  let u8 = new Uint8Array(memory.buffer);
+  let f32 = new Float32Array(memory.buffer);
+  let i32 = new Int32Array(memory.buffer);
+  heap.onGrow = () => {
+    u8 = new Uint8Array(memory.buffer);
+    f32 = new Float32Array(memory.buffer);
+    i32 = new Int32Array(memory.buffer);
+  };
+
+  // Scratch areas, grown (never shrunk) outside the steady state; the token loop reuses them.
+  const scratch = new Map<string, { ptr: number; bytes: number }>();
+  const scratchOf = (name: string, bytes: number): number => {
+    const s = scratch.get(name);
+    if (s && s.bytes >= bytes) return s.ptr;
+    if (s) heap.release(s.ptr);
+    const size = Math.max(bytes, s ? s.bytes * 2 : 0);
+    const ptr = heap.alloc(size);
+    scratch.set(name, { ptr, bytes: size });
+    return ptr;
+  };
+  const writeInts = (name: string, data: Int32Array): number => {
+    const p = scratchOf(name, Math.max(4, data.length * 4));
+    i32.set(data, p >> 2);
+    return p;
+  };
+
+  let ropeCos = new Float32Array(0), ropeSin = new Float32Array(0);
+  const d = pool.i32, df = pool.f32;
+  const BIG = 32768; // elements of work below which a dispatch to workers costs more than it saves
+
+  const backend: WasmBackend = {
+    name: "wasm",
+    threads,
+    relaxed,
+    get heapBytes() { return heap.bytesInUse; },
+
+    alloc(length, dtype = "f32") {
+      const ptr = heap.alloc(Math.max(1, length) * (dtype === "f32" ? 4 : 2));
+      u8.fill(0, ptr, ptr + length * (dtype === "f32" ? 4 : 2));
+      return new WasmBuf(ptr, length, dtype);
+    },
+    free(buf) {
+      heap.release(asBuf(buf).ptr);
+    },
+    write(buf, data, offset = 0) {
+      const b = asBuf(buf);
+      if (offset < 0 || offset + data.length > b.length) throw new RangeError("wasm backend: write outside the buffer");
+      if (b.dtype === "f32") f32.set(data, (b.ptr >> 2) + offset);
+      else {
+        // Converting through the kernels keeps one f32→f16 rounding implementation.
+        const tmp = scratchOf("conv", data.length * 4);
+        f32.set(data, tmp >> 2);
+        const cells = writeInts("convCells", Int32Array.of(0));
+        d[0] = OP.SETROWS; d[1] = b.ptr + offset * 2; d[2] = 1; d[3] = data.length; d[4] = cells; d[5] = 1; d[6] = tmp;
+        pool.run(false);
+      }
+    },
+    read(buf, offset = 0, length = buf.length - offset) {
+      const b = asBuf(buf);
+      if (offset < 0 || offset + length > b.length) throw new RangeError("wasm backend: read outside the buffer");
+      if (b.dtype === "f32") return f32.slice((b.ptr >> 2) + offset, (b.ptr >> 2) + offset + length);
+      const out = new Float32Array(length);
+      const tmp = scratchOf("conv", length * 4);
+      exp.rowFloat!(1, b.ptr + offset * 2, length, 0, tmp);
+      out.set(f32.subarray(tmp >> 2, (tmp >> 2) + length));
+      return out;
+    },
+
+    loadWeight(type, cols, rows, bytes) {
+      const info = ggmlTypeInfo(type);
+      const rb = info && rowBytes(info, cols);
+      if (rb === undefined) throw new UserError(`weight of type ${ggmlTypeName(type)} with ${cols} columns is not supported`);
+      if (bytes.byteLength !== rb * rows) throw new Error(`weight has ${bytes.byteLength} bytes, expected ${rb * rows}`);
+      const layout = layoutOf(type);
+      if (!layout) throw new UserError(`the wasm backend has no kernel for ${ggmlTypeName(type)} weights yet`);
+      if (layout.floatKind !== undefined) {
+        const q = heap.alloc(bytes.byteLength);
+        u8.set(bytes, q);
+        return new WasmWeight(type, cols, rows, layout, q, 0);
+      }
+      const nb = cols / layout.block;
+      const groups = Math.ceil(rows / 4);
+      const q = heap.alloc(groups * nb * layout.qPerGroupBlock);
+      const s = heap.alloc(groups * nb * layout.sPerGroupBlock);
+      // Padding rows of the last group are zero so they compute harmless zeros.
+      u8.fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
+      u8.fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
+      // Repack in chunks of whole row groups through a bounded staging area (no second full copy).
+      const chunkRows = Math.max(4, Math.floor((4 << 20) / rb / 4) * 4);
+      const stage = scratchOf("stage", Math.min(rows, chunkRows) * rb);
+      const repack = exp[layout.repack!]!;
+      for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+        const n = Math.min(chunkRows, rows - r0);
+        u8.set(bytes.subarray(r0 * rb, (r0 + n) * rb), stage);
+        repack(stage, n, r0, nb, q, s);
+      }
+      return new WasmWeight(type, cols, rows, layout, q, s);
+    },
+    loadVector(data) {
+      const b = backend.alloc(data.length, "f32") as WasmBuf;
+      f32.set(data, b.ptr >> 2);
+      return b;
+    },
+    freeWeight(weight) {
+      const w = weight as WasmWeight;
+      heap.release(w.q);
+      if (w.s) heap.release(w.s);
+    },
+
+    getRows(weight, ids, out) {
+      const w = weight as WasmWeight;
+      const o = asF32(out, ids.length * w.cols, "getRows output");
+      const L = w.layout;
+      for (let t = 0; t < ids.length; t++) {
+        const id = ids[t]!;
+        if (!(id >= 0 && id < w.rows)) throw new UserError(`token id ${id} is outside the vocabulary (0..${w.rows - 1})`);
+        const dst = o.ptr + t * w.cols * 4;
+        if (L.floatKind !== undefined) exp.rowFloat!(L.floatKind, w.q, w.cols, id, dst);
+        else exp[L.row!]!(w.q, w.s, w.cols / L.block, id, dst);
+      }
+    },
+
+    matmul(weight, x, nTokens, out) {
+      const w = weight as WasmWeight;
+      const xs = asF32(x, nTokens * w.cols, "matmul input");
+      const o = asF32(out, nTokens * w.rows, "matmul output");
+      if (nTokens <= 0) return;
+      const L = w.layout;
+      let act = xs.ptr, stride = w.cols * 4;
+      if (L.act !== ACT.F32) {
+        stride = actStride(L.act, w.cols);
+        act = scratchOf("act", stride * nTokens);
+        d[0] = OP.QUANT; d[1] = L.act; d[2] = xs.ptr; d[3] = w.cols; d[4] = nTokens; d[5] = act; d[6] = stride;
+        pool.run(nTokens > 1);
+      }
+      d[0] = OP.MATMUL; d[1] = L.kernel; d[2] = w.q; d[3] = w.s; d[4] = w.cols; d[5] = w.rows;
+      d[6] = act; d[7] = stride; d[8] = nTokens; d[9] = o.ptr;
+      pool.run(w.rows * w.cols * nTokens >= BIG);
+    },
+
+    rmsNorm(x, weight, nTokens, width, eps, out) {
+      const xs = asF32(x, nTokens * width, "rmsNorm input"), ws = asF32(weight, width, "rmsNorm weight");
+      const o = asF32(out, nTokens * width, "rmsNorm output");
+      d[0] = OP.RMSNORM; d[1] = xs.ptr; d[2] = ws.ptr; d[3] = nTokens; d[4] = width; df[5] = eps; d[6] = o.ptr;
+      pool.run(nTokens > 1 && nTokens * width >= BIG);
+    },
+
+    rope(x, nTokens, nHeads, headDim, positions, p) {
+      const xs = asF32(x, nTokens * nHeads * headDim, "rope input");
+      if (p.dims > headDim || p.dims % 2) throw new Error(`rope: ${p.dims} rotated dims do not fit a head of ${headDim}`);
+      const half = p.dims / 2;
+      if (ropeCos.length < half) { ropeCos = new Float32Array(half); ropeSin = new Float32Array(half); }
+      const tab = scratchOf("rope", nTokens * p.dims * 4);
+      for (let t = 0; t < nTokens; t++) {
+        ropeAngles(positions[t]!, p, ropeCos, ropeSin);
+        const base = (tab >> 2) + t * p.dims;
+        f32.set(ropeCos.subarray(0, half), base);
+        f32.set(ropeSin.subarray(0, half), base + half);
+      }
+      d[0] = OP.ROPE; d[1] = xs.ptr; d[2] = nTokens; d[3] = nHeads; d[4] = headDim; d[5] = tab; d[6] = p.dims; d[7] = p.neox ? 1 : 0;
+      pool.run(nTokens * nHeads * headDim >= BIG);
+    },
+
+    setRows(cache, width, cells, src) {
+      const c = asBuf(cache);
+      const s = asF32(src, cells.length * width, "setRows source");
+      for (const cell of cells) {
+        if (!(cell >= 0 && (cell + 1) * width <= c.length)) throw new RangeError(`setRows: cell ${cell} is outside the cache`);
+      }
+      const cp = writeInts("cells", cells);
+      d[0] = OP.SETROWS; d[1] = c.ptr; d[2] = c.dtype === "f16" ? 1 : 0; d[3] = width; d[4] = cp; d[5] = cells.length; d[6] = s.ptr;
+      pool.run(cells.length * width >= BIG);
+    },
+
+    attention(q, kCache, vCache, span, shape, out) {
+      attention(q, kCache, vCache, span, shape, out);
+    },
+
+    siluMul(gate, up, n, out) {
+      const g = asF32(gate, n, "siluMul gate"), u = asF32(up, n, "siluMul up"), o = asF32(out, n, "siluMul output");
+      d[0] = OP.SILU; d[1] = g.ptr; d[2] = u.ptr; d[3] = n; d[4] = o.ptr;
+      pool.run(n >= BIG);
+    },
+
+    add(a, b, n, out) {
+      const x = asF32(a, n, "add a"), y = asF32(b, n, "add b"), o = asF32(out, n, "add output");
+      d[0] = OP.ADD; d[1] = x.ptr; d[2] = y.ptr; d[3] = n; d[4] = o.ptr;
+      pool.run(n >= BIG * 4);
+    },
+
+    addBias(x, bias, nTokens, width) {
+      const xs = asF32(x, nTokens * width, "addBias input"), b = asF32(bias, width, "bias");
+      d[0] = OP.ADDBIAS; d[1] = xs.ptr; d[2] = b.ptr; d[3] = nTokens; d[4] = width;
+      pool.run(nTokens > 1 && nTokens * width >= BIG * 4);
+    },
+
+    gatherRows(src, width, rows, dst) {
+      const s = asF32(src, 0, "gatherRows source"), o = asF32(dst, rows.length * width, "gatherRows output");
+      for (let t = 0; t < rows.length; t++) {
+        const r = rows[t]!;
+        if (!(r >= 0 && (r + 1) * width <= s.length)) throw new RangeError(`gatherRows: row ${r} is outside the source`);
+        f32.copyWithin((o.ptr >> 2) + t * width, (s.ptr >> 2) + r * width, (s.ptr >> 2) + (r + 1) * width);
+      }
+    },
+
+    flush: async () => {},
+    dispose() {
+      pool.dispose();
+    },
+  };
+
+  function attention(q: Buf, kCache: Buf, vCache: Buf, span: AttentionSpan, shape: AttentionShape, out: Buf): void {
+    const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
+    if (nHeads % nKvHeads) throw new Error(`attention: ${nHeads} heads are not a multiple of ${nKvHeads} KV heads`);
+    const qs = asF32(q, nTokens * nHeads * headDim, "attention q"), o = asF32(out, nTokens * nHeads * headDim, "attention output");
+    const k = asBuf(kCache), v = asBuf(vCache);
+    if (k.dtype !== v.dtype) throw new Error("attention: K and V caches must have the same dtype");
+    const kvWidth = nKvHeads * headDim;
+    let maxCount = 1;
+    for (let t = 0; t < nTokens; t++) {
+      const st = span.start[t]!, cnt = span.count[t]!;
+      if (!(cnt > 0 && st >= 0 && st + cnt <= span.cells.length)) throw new RangeError(`attention: bad span for token ${t}`);
+      if (cnt > maxCount) maxCount = cnt;
+    }
+    for (const cell of span.cells) {
+      if (!(cell >= 0 && (cell + 1) * kvWidth <= Math.min(k.length, v.length))) throw new RangeError(`attention: cell ${cell} is outside the cache`);
+    }
+    const cells = writeInts("attnCells", span.cells);
+    const start = writeInts("attnStart", span.start.subarray(0, nTokens));
+    const count = writeInts("attnCount", span.count.subarray(0, nTokens));
+    const perThread = Math.ceil((maxCount * 4) / 64) * 64;
+    const sc = scratchOf("scores", perThread * threads);
+    d[0] = OP.ATTN; d[1] = qs.ptr; d[2] = k.ptr; d[3] = v.ptr; d[4] = k.dtype === "f16" ? 1 : 0; d[5] = cells; d[6] = start;
+    d[7] = nTokens; d[8] = nHeads; d[9] = nKvHeads; d[10] = headDim; df[11] = scale; d[13] = o.ptr; d[14] = sc; d[15] = perThread; d[16] = count;
+    pool.run(nTokens * nHeads > 1);
+  }
+
+  return backend;
+}

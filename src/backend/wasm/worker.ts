@@ -1,0 +1,52 @@
+// The loop every worker thread runs, independent of the runtime (worker_threads or Web Workers):
+// instantiate the kernels over the shared memory, then wait for a new generation number in the
+// control block, run this thread's share of the op, count itself done. Spin first (a dispatch
+// costs ~1 µs that way), then sleep on Atomics.wait so idle workers do not burn a core.
+
+import { CTRL, DESC_OFFSET } from "./abi.ts";
+
+export interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrlBase: number;
+  tid: number;
+}
+
+/** Spins before sleeping: ~0.2–1 ms, longer than the JS between two ops of one token. */
+const SPIN = 200_000;
+
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): WebAssembly.Instance {
+  return new WebAssembly.Instance(module, { env: { memory } });
+}
+
+/** Runs until the control block's EXIT flag is set. Never returns early on errors: it reports them. */
+export function workerLoop(init: WorkerInit, onReady: () => void): void {
+  const instance = instantiateKernels(init.module, init.memory);
+  const task = instance.exports.task as (desc: number, tid: number, nth: number) => void;
+  const ctrl = new Int32Array(init.memory.buffer, init.ctrlBase, DESC_OFFSET / 4);
+  const desc = init.ctrlBase + DESC_OFFSET;
+  // The pool dispatches nothing before every worker is ready, so the generation is still 0 here;
+  // reading it instead could skip an op dispatched right after onReady.
+  let gen = 0;
+  onReady();
+  for (;;) {
+    let g: number;
+    let spins = 0;
+    while ((g = Atomics.load(ctrl, CTRL.GEN)) === gen) {
+      if (++spins > SPIN) {
+        Atomics.add(ctrl, CTRL.SLEEPERS, 1);
+        Atomics.wait(ctrl, CTRL.GEN, gen);
+        Atomics.sub(ctrl, CTRL.SLEEPERS, 1);
+        spins = 0;
+      }
+    }
+    gen = g;
+    if (Atomics.load(ctrl, CTRL.EXIT)) return;
+    try {
+      task(desc, init.tid, Atomics.load(ctrl, CTRL.NTH));
+    } catch {
+      Atomics.store(ctrl, CTRL.ERROR, init.tid + 1);
+    }
+    Atomics.add(ctrl, CTRL.DONE, 1);
+  }
+}
