@@ -4,6 +4,7 @@
 import { loadModel, type LoadOptions, type Model } from "../index.ts";
 import { createEngine, createServer, type LlamaServer } from "../server/index.ts";
 import { serveFetch, type RunningServer } from "./http-server.ts";
+import { dirAssets } from "./web-assets.ts";
 
 export interface ServeModelOptions extends Omit<LoadOptions, "signal"> {
   readonly model: string;
@@ -29,7 +30,7 @@ export interface ServingModel {
 export async function serveModel(opts: ServeModelOptions): Promise<ServingModel> {
   const file = opts.model.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? opts.model;
   const modelId = opts.alias ?? file;
-  const server = createServer({ modelId, modelAliases: [file, opts.model], apiKey: opts.apiKey, maxBodyBytes: opts.maxBodyBytes });
+  const server = createServer({ modelId, modelAliases: [file, opts.model], apiKey: opts.apiKey, maxBodyBytes: opts.maxBodyBytes, assets: dirAssets() });
   const http = await serveFetch(server.fetch, { host: opts.host, port: opts.port });
   const ac = new AbortController();
   const { model: _, host: _h, port: _p, parallel, maxQueue, apiKey: _k, alias: _a, maxBodyBytes: _m, ...load } = opts;

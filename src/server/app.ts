@@ -7,6 +7,7 @@ import { ApiError, errorResponse } from "./errors.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { chatCompletions, completions, embeddings, type Engine } from "./openai.ts";
 import { chatRequest, completionRequest, detokenizeRequest, embeddingRequest, tokenizeRequest, validate } from "./schemas.ts";
+import { assetResponse, ISOLATION_HEADERS, modelFileResponse, type StaticAssets } from "./page.ts";
 
 export interface ServerOptions {
   /** The name reported by /v1/models and accepted in `model`. */
@@ -17,6 +18,10 @@ export interface ServerOptions {
   readonly apiKey?: string;
   /** Largest request body (default 16 MiB). */
   readonly maxBodyBytes?: number;
+  /** The chat page's built files; `/` serves its index.html when given. */
+  readonly assets?: StaticAssets;
+  /** Serve the loaded GGUF at /model.gguf (with Range) so the page can run it in the browser (default true). */
+  readonly modelDownload?: boolean;
 }
 
 export interface LlamaServer {
@@ -58,7 +63,7 @@ export function createServer(opts: ServerOptions): LlamaServer {
   app.use("/v1/*", cors({ origin: "*", allowHeaders: ["authorization", "content-type"], maxAge: 86400 }));
   app.use("*", async (c, next) => {
     const path = c.req.path;
-    const open = path === "/" || path === "/health" || path === "/metrics" || c.req.method === "OPTIONS";
+    const open = path === "/" || path.startsWith("/static/") || path === "/health" || path === "/metrics" || c.req.method === "OPTIONS";
     if (opts.apiKey !== undefined && !open) {
       const auth = c.req.header("authorization") ?? "";
       const key = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
@@ -69,11 +74,25 @@ export function createServer(opts: ServerOptions): LlamaServer {
     await next();
   });
 
-  app.get("/", (c) => {
+  app.get("/", async (c) => {
+    const page = await assetResponse(opts.assets, "index.html", c.req.method === "HEAD");
+    if (page) return page;
     // Cross-origin isolation, so a page served here may use SharedArrayBuffer (threaded WASM).
-    c.header("cross-origin-opener-policy", "same-origin");
-    c.header("cross-origin-embedder-policy", "require-corp");
+    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) c.header(k, v);
     return c.text(`llamats server: ${opts.modelId}\nOpenAI API under /v1 (chat/completions, completions, embeddings, models)\n`);
+  });
+
+  app.get("/static/:file", async (c) => {
+    const file = c.req.param("file");
+    const res = await assetResponse(opts.assets, file, c.req.method === "HEAD");
+    if (!res) throw new ApiError(404, `no page asset '${file}'`, { code: "unknown_route" });
+    return res;
+  });
+
+  app.on(["GET", "HEAD"], "/model.gguf", async (c) => {
+    const res = opts.modelDownload === false ? undefined : await modelFileResponse(c.req.raw, need());
+    if (!res) throw new ApiError(404, "this server does not offer its model file for download", { code: "unknown_route" });
+    return res;
   });
 
   app.get("/health", (c) => {
