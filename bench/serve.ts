@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { syntheticLlama } from "../src/format/synthetic.ts";
 import { writeGguf } from "../src/format/gguf.ts";
+import type { MetaValue } from "../src/format/model-file.ts";
 import { GgmlType } from "../src/format/ggml.ts";
 import { quantize } from "../src/format/quant.ts";
 import { FileSink } from "../src/node/file-sink.ts";
@@ -29,21 +30,34 @@ export interface ConcurrencyResult {
 /** TinyLlama 1.1B's shape (22 layers, 2048 wide, GQA 32/4, 32k vocabulary), random Q4_0 weights. */
 export async function tinyLlamaShape(): Promise<string> {
   const dir = join(tmpdir(), "llamats-bench");
-  const path = join(dir, "tinyllama-shape-q4_0.gguf");
+  const path = join(dir, "tinyllama-shape-q4_0-v2.gguf");
   if (existsSync(path)) return path;
   mkdirSync(dir, { recursive: true });
   process.stderr.write(`building ${path} (once)…\n`);
   const tmp = path + ".part";
   const sink = await FileSink.create(tmp);
-  await writeGguf(sink, syntheticLlama({
+  const input = syntheticLlama({
     name: "tinyllama-shape", vocabSize: 32000, dim: 2048, layers: 22, heads: 32, kvHeads: 4, ffn: 5632, contextLength: 2048, seed: 7,
     type: (_name, shape) => (shape.length === 1 ? GgmlType.F32 : GgmlType.Q4_0),
     quantize: (type, values) => quantize(type, values),
-  }));
+  });
+  await writeGguf(sink, { ...input, metadata: uniqueTokens(input.metadata) });
   await sink.close();
   const { rename } = await import("node:fs/promises");
   await rename(tmp, path);
   return path;
+}
+
+/** The synthetic vocabulary repeats pieces at this size; the tokenizer rightly refuses duplicates. */
+export function uniqueTokens(metadata: ReadonlyMap<string, MetaValue>): Map<string, MetaValue> {
+  const tokens = metadata.get("tokenizer.ggml.tokens") as string[];
+  const seen = new Set<string>();
+  const fixed = tokens.map((t, i) => {
+    const u = seen.has(t) ? `<dup${i}>` : t;
+    seen.add(u);
+    return u;
+  });
+  return new Map(metadata).set("tokenizer.ggml.tokens", fixed);
 }
 
 async function streamOne(url: string, prompt: string, tokens: number): Promise<{ ttft: number; generated: number }> {
