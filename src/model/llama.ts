@@ -63,7 +63,9 @@ export class LlamaModel {
 
     b.getRows(w.tokenEmbd, batch.tokens, s.x);
     dbg?.("inp_embd", -1, s.x, n, dim);
-    for (let l = 0; l < w.layers.length; l++) {
+    const nOut = batch.outputRows.length;
+    const last = w.layers.length - 1;
+    for (let l = 0; l <= last; l++) {
       const L = w.layers[l]!;
       // Self-attention block.
       b.rmsNorm(s.x, L.attnNorm, n, dim, rmsEps, s.h);
@@ -85,22 +87,37 @@ export class LlamaModel {
       dbg?.("kqv_out", l, s.attn, n, nHeads * headDim);
       b.matmul(L.wo, s.attn, n, s.o);
       dbg?.("attn_out", l, s.o, n, dim);
-      b.add(s.x, s.o, n * dim, s.x);
+      // After the last layer's attention only the output rows matter (the KV cache is written),
+      // so, like llama.cpp, the last feed-forward runs on those rows alone. Besides the saved work
+      // this keeps the batch size, and so the matmul kernel and its rounding, equal to llama.cpp's.
+      let rows = n;
+      if (l === last && nOut < n) {
+        if (nOut === 0) return new Float32Array(0);
+        b.gatherRows(s.x, dim, batch.outputRows, s.h);
+        b.gatherRows(s.o, dim, batch.outputRows, s.x);
+        b.add(s.h, s.x, nOut * dim, s.x);
+        rows = nOut;
+      } else {
+        b.add(s.x, s.o, n * dim, s.x);
+      }
       // Feed-forward block (SwiGLU).
-      b.rmsNorm(s.x, L.ffnNorm, n, dim, rmsEps, s.h);
-      dbg?.("ffn_norm", l, s.h, n, dim);
-      b.matmul(L.wGate, s.h, n, s.gate);
-      b.matmul(L.wUp, s.h, n, s.up);
-      b.siluMul(s.gate, s.up, n * ffnDim, s.gate);
-      b.matmul(L.wDown, s.gate, n, s.o);
-      dbg?.("ffn_out", l, s.o, n, dim);
-      b.add(s.x, s.o, n * dim, s.x);
-      dbg?.("l_out", l, s.x, n, dim);
+      b.rmsNorm(s.x, L.ffnNorm, rows, dim, rmsEps, s.h);
+      dbg?.("ffn_norm", l, s.h, rows, dim);
+      b.matmul(L.wGate, s.h, rows, s.gate);
+      b.matmul(L.wUp, s.h, rows, s.up);
+      b.siluMul(s.gate, s.up, rows * ffnDim, s.gate);
+      b.matmul(L.wDown, s.gate, rows, s.o);
+      dbg?.("ffn_out", l, s.o, rows, dim);
+      b.add(s.x, s.o, rows * dim, s.x);
+      dbg?.("l_out", l, s.x, rows, dim);
     }
-    const nOut = batch.outputRows.length;
     if (nOut === 0) return new Float32Array(0);
-    b.gatherRows(s.x, dim, batch.outputRows, s.h);
-    b.rmsNorm(s.h, w.outputNorm, nOut, dim, rmsEps, s.last);
+    // x now holds the output rows in order (or, when every row is an output, all of them).
+    if (nOut < n) b.rmsNorm(s.x, w.outputNorm, nOut, dim, rmsEps, s.last);
+    else {
+      b.gatherRows(s.x, dim, batch.outputRows, s.h);
+      b.rmsNorm(s.h, w.outputNorm, nOut, dim, rmsEps, s.last);
+    }
     dbg?.("result_norm", -1, s.last, nOut, dim);
     if (batch.hidden) {
       await b.flush();

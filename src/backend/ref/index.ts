@@ -9,7 +9,8 @@ import { dequantizeRow } from "../../format/quant.ts";
 import { f16ToF32, f32ToF16 } from "../../format/f16.ts";
 import { UserError } from "../../errors.ts";
 import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
-import { dotKernel, quantizeActivation, vecDot, vecDotType } from "./vecdot.ts";
+import { dotKernel, dotValues, quantizeActivation, vecDot, vecDotType } from "./vecdot.ts";
+import { siluScalar, vExpf, vSilu } from "./ggml-math.ts";
 import { ropeAngles } from "./rope.ts";
 
 class RefBuf implements Buf {
@@ -126,9 +127,11 @@ export function createRefBackend(): Backend {
       const xs = f32(x), ws = f32(weight), o = f32(out);
       for (let t = 0; t < nTokens; t++) {
         const base = t * width;
-        let sum = 0; // llama.cpp accumulates the sum of squares in double
-        for (let i = 0; i < width; i++) sum += xs[base + i]! * xs[base + i]!;
-        const scale = Math.fround(1 / Math.sqrt(Math.fround(sum / width + eps)));
+        // ggml_compute_forward_rms_norm_f32: f32 squares summed in double, then f32 arithmetic.
+        let sum = 0;
+        for (let i = 0; i < width; i++) sum += Math.fround(xs[base + i]! * xs[base + i]!);
+        const fr = Math.fround;
+        const scale = fr(1 / fr(Math.sqrt(fr(fr(sum / width) + eps))));
         for (let i = 0; i < width; i++) o[base + i] = Math.fround(xs[base + i]! * scale) * ws[i]!;
       }
     },
@@ -147,8 +150,11 @@ export function createRefBackend(): Backend {
             const a = base + (p.neox ? i : 2 * i);
             const b = a + (p.neox ? half : 1);
             const x0 = xs[a]!, x1 = xs[b]!;
-            xs[a] = x0 * cos[i]! - x1 * sin[i]!;
-            xs[b] = x0 * sin[i]! + x1 * cos[i]!;
+            // rotate_pairs as GCC compiles it (FP contraction): the second product is rounded
+            // to f32, the first is fused: fma(x0, cos, −x1·sin) and fma(x0, sin, x1·cos).
+            const fr = Math.fround;
+            xs[a] = x0 * cos[i]! - fr(x1 * sin[i]!);
+            xs[b] = x0 * sin[i]! + fr(x1 * cos[i]!);
           }
         }
       }
@@ -168,11 +174,11 @@ export function createRefBackend(): Backend {
     },
 
     siluMul(gate, up, n, out) {
+      // ggml_vec_swiglu_f32: `ggml_v_silu` on whole vectors of 16, libm expf on the rest (rows
+      // are treated as one run of n values, which is the same when the row width is a multiple of 16).
       const g = f32(gate), u = f32(up), o = f32(out);
-      for (let i = 0; i < n; i++) {
-        const v = g[i]!;
-        o[i] = Math.fround(v / (1 + Math.exp(-v))) * u[i]!;
-      }
+      const vec = n - (n % 16);
+      for (let i = 0; i < n; i++) o[i] = (i < vec ? vSilu(g[i]!) : siluScalar(g[i]!)) * u[i]!;
     },
 
     add(a, b, n, out) {
@@ -195,48 +201,80 @@ export function createRefBackend(): Backend {
   };
 }
 
-// With an f16 cache llama.cpp multiplies f16 K by q converted to f16, and f16 V by the softmax
-// probabilities converted to f16 (its matmul converts the f32 operand to the cache type); we
-// round the same values so that its logits are reproduced, not just approximated.
+// Attention as llama.cpp builds it without flash attention (build_attn_mha): kq = K·q over the
+// cache's first n_kv cells (n_kv = the used cells rounded up to 256, at most the cache size; the
+// rest masked to −inf), softmax(kq·scale + mask), kqv = V·p. Both products go through mul_mat,
+// which converts the f32 operand to the cache type (q and p become f16 with an f16 cache) and
+// uses llamafile's tinyBLAS for prompt batches (≥ 2 tokens) and ggml_vec_dot_f16/_f32 for one
+// token; the softmax uses the AVX-512 `ggml_v_expf` on vectors of 16 and sums each vector's
+// `_mm512_reduce_add_ps` in double. A cell's position in those vectors is its cache index, so the
+// sums below run over cache cells with masked ones contributing exact zeros.
 const f16Round = (v: number) => f16ToF32(f32ToF16(v));
 
 function attentionRef(q: Float32Array, k: RefBuf, v: RefBuf, span: AttentionSpan, shape: AttentionShape, out: Float32Array): void {
   const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
+  const fr = Math.fround;
   const group = nHeads / nKvHeads;
   const kvWidth = nKvHeads * headDim;
-  const roundQ = k.dtype === "f16" ? f16Round : Math.fround;
-  const roundP = v.dtype === "f16" ? f16Round : Math.fround;
+  const cacheCells = Math.floor(k.length / kvWidth);
+  let maxCell = 0;
+  for (let t = 0; t < nTokens; t++) {
+    for (let j = 0; j < span.count[t]!; j++) maxCell = Math.max(maxCell, span.cells[span.start[t]! + j]!);
+  }
+  const nKv = Math.min(cacheCells, Math.max(256, Math.ceil((maxCell + 1) / 256) * 256));
+  const f16 = k.dtype === "f16";
+  const roundQ = f16 ? f16Round : fr;
+  const roundP = v.dtype === "f16" ? f16Round : fr;
+  // KQ: src1 (q) is a permuted view, so tinyBLAS only runs after the f16 conversion (f16 cache).
+  const kqKind = f16 && nTokens >= 2 && headDim % 16 === 0 && nKv % 4 === 0 ? "tinyblas" : f16 ? "f16" : "f32";
+  // KQV: p is contiguous, so tinyBLAS runs for either cache type.
+  const kqvKind = nTokens >= 2 && nKv % 16 === 0 && headDim % 4 === 0 ? "tinyblas" : v.dtype === "f16" ? "f16" : "f32";
   const qh = new Float32Array(headDim);
-  let scores = new Float32Array(64);
+  const kr = new Float32Array(headDim);
+  const w = new Float32Array(nKv); // scores, then probabilities, by cache cell
+  const vc = new Float32Array(nKv);
+  const used = new Uint8Array(nKv);
   for (let t = 0; t < nTokens; t++) {
     const start = span.start[t]!, count = span.count[t]!;
-    if (scores.length < count) scores = new Float32Array(count * 2);
+    used.fill(0);
+    for (let j = 0; j < count; j++) used[span.cells[start + j]!] = 1;
     for (let h = 0; h < nHeads; h++) {
       const qBase = (t * nHeads + h) * headDim;
       for (let i = 0; i < headDim; i++) qh[i] = roundQ(q[qBase + i]!);
-      const kvHead = Math.floor(h / group);
+      const kvOff = Math.floor(h / group) * headDim;
       let max = -Infinity;
-      for (let j = 0; j < count; j++) {
-        const kBase = span.cells[start + j]! * kvWidth + kvHead * headDim;
-        let dot = 0;
-        for (let i = 0; i < headDim; i++) dot += qh[i]! * k.get(kBase + i);
-        const s = Math.fround(Math.fround(dot) * scale);
-        scores[j] = s;
+      for (let c = 0; c < nKv; c++) {
+        if (!used[c]) {
+          w[c] = -Infinity;
+          continue;
+        }
+        for (let i = 0; i < headDim; i++) kr[i] = k.get(c * kvWidth + kvOff + i);
+        const s = fr(dotValues(kqKind, kr, qh, headDim) * scale);
+        w[c] = s;
         if (s > max) max = s;
       }
-      let sum = 0; // llama.cpp sums the exponentials in double
-      for (let j = 0; j < count; j++) {
-        const e = Math.fround(Math.exp(scores[j]! - max));
-        scores[j] = e;
-        sum += e;
+      let sum = 0;
+      const vec = nKv - (nKv % 16);
+      for (let c0 = 0; c0 < vec; c0 += 16) {
+        for (let c = c0; c < c0 + 16; c++) w[c] = vExpf(fr(w[c]! - max));
+        sum += reduce16(w, c0);
       }
-      const inv = Math.fround(1 / sum);
-      for (let i = 0; i < headDim; i++) out[qBase + i] = 0;
-      for (let j = 0; j < count; j++) {
-        const p = roundP(scores[j]! * inv);
-        const vBase = span.cells[start + j]! * kvWidth + kvHead * headDim;
-        for (let i = 0; i < headDim; i++) out[qBase + i]! += p * v.get(vBase + i);
+      for (let c = vec; c < nKv; c++) sum += w[c] = fr(Math.exp(fr(w[c]! - max)));
+      const inv = fr(1 / sum);
+      for (let c = 0; c < nKv; c++) w[c] = roundP(fr(w[c]! * inv));
+      for (let i = 0; i < headDim; i++) {
+        for (let c = 0; c < nKv; c++) vc[c] = used[c] ? v.get(c * kvWidth + kvOff + i) : 0;
+        out[qBase + i] = dotValues(kqvKind, vc, w, nKv);
       }
     }
   }
+}
+
+/** `_mm512_reduce_add_ps` as GCC implements it (see vecdot.ts). */
+function reduce16(v: Float32Array, o: number): number {
+  const fr = Math.fround;
+  const t = new Array<number>(8);
+  for (let i = 0; i < 8; i++) t[i] = fr(v[o + i]! + v[o + i + 8]!);
+  const u0 = fr(t[0]! + t[4]!), u1 = fr(t[1]! + t[5]!), u2 = fr(t[2]! + t[6]!), u3 = fr(t[3]! + t[7]!);
+  return fr(fr(u0 + u2) + fr(u1 + u3));
 }

@@ -200,8 +200,28 @@ function dotF32(w: Uint8Array, wo: number, x: Uint8Array, xo: number, n: number)
     fa[i] = readF32(w, wo + 4 * i);
     fb[i] = readF32(x, xo + 4 * i);
   }
+  return dotValues("f32", fa, fb, n);
+}
+
+/**
+ * The float dot products on f32 values (f16 inputs already widened): `ggml_vec_dot_f32` ("f32"),
+ * `ggml_vec_dot_f16` ("f16") or one tinyBLAS output ("tinyblas", n % 16 = 0). The attention's
+ * KQ and KQV products use these too.
+ */
+export function dotValues(kind: "f32" | "f16" | "tinyblas", fa: Float32Array, fb: Float32Array, n: number): number {
+  if (kind === "tinyblas") {
+    lanes.fill(0, 0, 16);
+    for (let i = 0; i < n; i += 16) {
+      for (let l = 0; l < 16; l++) lanes[l] = fr(fa[i + l] * fb[i + l] + lanes[l]);
+    }
+    return reduce16(lanes, 0);
+  }
   const np = n & ~63;
   let sum = simd64(fa, fb, np);
+  if (kind === "f16") {
+    for (let i = np; i < n; i++) sum += fa[i] * fb[i]; // the tail in double
+    return fr(sum);
+  }
   // The tail loop `sumf += x[i]*y[i]` is compiled (GCC, AVX-512 build) as vector multiplies of 16
   // and then 8 with in-order adds, and a scalar FMA for the last < 8 values.
   const unfused = np + ((n - np) & ~7);
@@ -217,10 +237,7 @@ function dotF16(w: Uint8Array, wo: number, x: Uint8Array, xo: number, n: number)
     fa[i] = h16(w, wo + 2 * i);
     fb[i] = h16(x, xo + 2 * i);
   }
-  const np = n & ~63;
-  let sum = simd64(fa, fb, np); // then widened to ggml_float (double)
-  for (let i = np; i < n; i++) sum += fa[i] * fb[i];
-  return fr(sum);
+  return dotValues("f16", fa, fb, n); // the SIMD part widened to ggml_float (double) for the tail
 }
 
 /**
@@ -264,11 +281,7 @@ function tinyF(w: Uint8Array, wo: number, x: Uint8Array, xo: number, n: number, 
     fa[i] = bytes === 4 ? readF32(w, wo + 4 * i) : h16(w, wo + 2 * i);
     fb[i] = bytes === 4 ? readF32(x, xo + 4 * i) : h16(x, xo + 2 * i);
   }
-  lanes.fill(0, 0, 16);
-  for (let i = 0; i < n; i += 16) {
-    for (let l = 0; l < 16; l++) lanes[l] = fr(fa[i + l] * fb[i + l] + lanes[l]);
-  }
-  return reduce16(lanes, 0);
+  return dotValues("tinyblas", fa, fb, n);
 }
 
 /** llamafile `tinyBLAS<32, __m512, __m512bh, bf16, bf16, float>`: `_mm512_dpbf16_ps` into one 16-lane accumulator. */
