@@ -28,28 +28,51 @@ function argf(d: usize, i: i32): f32 { return load<f32>(d + (<usize>i << 2)); }
 @inline
 function lo(n: i32, tid: i32, nth: i32): i32 { return <i32>((<i64>n * tid) / nth); }
 
-export function task(d: usize, tid: i32, nth: i32): void {
+// Work is cut into more chunks than threads and claimed through an atomic counter, so a thread
+// that the OS deschedules (2 cores shared with other processes) delays only its current chunk.
+// The control block's CLAIM and FIN slots (abi.ts) sit just below the descriptor.
+const CLAIM: usize = 6 * 4, FIN: usize = 7 * 4, DESC_OFFSET: usize = 64;
+
+/** Run chunks of the op at d until none are left; returns the op's chunk count. */
+export function task(d: usize, tid: i32, nth: i32): i32 {
   const op = arg(d, 0);
+  const ctrl = d - DESC_OFFSET;
+  let units: i32;
+  if (op == OP_MATMUL) units = (arg(d, 5) + 3) >> 2;
+  else if (op == OP_QUANT || op == OP_RMSNORM || op == OP_ADDBIAS) units = arg(d, op == OP_QUANT ? 4 : 3);
+  else if (op == OP_ATTN) units = arg(d, 7) * arg(d, 8);
+  else if (op == OP_SILU || op == OP_ADD) units = (arg(d, 3) + 3) >> 2;
+  else if (op == OP_ROPE) units = arg(d, 2) * arg(d, 3);
+  else if (op == OP_SETROWS) units = arg(d, 5);
+  else return 0;
+  const chunks = min<i32>(units, nth == 1 ? 1 : nth * 8);
+  for (;;) {
+    const c = atomic.add<i32>(ctrl + CLAIM, 1);
+    if (c >= chunks) break;
+    run(op, d, tid, lo(units, c, chunks), lo(units, c + 1, chunks));
+    atomic.add<i32>(ctrl + FIN, 1);
+  }
+  return chunks;
+}
+
+function run(op: i32, d: usize, tid: i32, u0: i32, u1: i32): void {
+  if (u0 >= u1) return;
   if (op == OP_MATMUL) {
     const kind = arg(d, 1), wq = <usize>arg(d, 2), ws = <usize>arg(d, 3), cols = arg(d, 4), rows = arg(d, 5);
     const act = <usize>arg(d, 6), stride = arg(d, 7), nTok = arg(d, 8), out = <usize>arg(d, 9);
-    const groups = (rows + 3) >> 2;
-    const g0 = lo(groups, tid, nth), g1 = lo(groups, tid + 1, nth);
-    if (g0 >= g1) return;
-    if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
-    else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
-    else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
-    else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, g0, g1, act, stride, nTok, out);
+    if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
+    else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
+    else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
+    else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
     else {
-      const r0 = g0 * 4, r1 = min<i32>(rows, g1 * 4);
+      const r0 = u0 * 4, r1 = min<i32>(rows, u1 * 4);
       if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out);
       else if (kind == K_F16) mmF16(wq, cols, rows, r0, r1, act, stride, nTok, out);
       else if (kind == K_BF16) mmBF16(wq, cols, rows, r0, r1, act, stride, nTok, out);
     }
   } else if (op == OP_QUANT) {
-    const kind = arg(d, 1), x = <usize>arg(d, 2), n = arg(d, 3), nTok = arg(d, 4), dst = <usize>arg(d, 5), stride = arg(d, 6);
-    const t1 = lo(nTok, tid + 1, nth);
-    for (let t = lo(nTok, tid, nth); t < t1; t++) {
+    const kind = arg(d, 1), x = <usize>arg(d, 2), n = arg(d, 3), dst = <usize>arg(d, 5), stride = arg(d, 6);
+    for (let t = u0; t < u1; t++) {
       const xs = x + (<usize>t * <usize>n << 2), ds = dst + <usize>t * <usize>stride;
       if (kind == 0) quantQ8_0(xs, n, ds);
       else if (kind == 1) quantQ8_K(xs, n, ds);
@@ -58,32 +81,21 @@ export function task(d: usize, tid: i32, nth: i32): void {
       else memory.copy(ds, xs, <usize>n << 2);
     }
   } else if (op == OP_ATTN) {
-    const nTok = arg(d, 7), nHeads = arg(d, 8);
-    const pairs = nTok * nHeads;
-    const j0 = lo(pairs, tid, nth), j1 = lo(pairs, tid + 1, nth);
-    if (j0 >= j1) return;
     const scratch = <usize>arg(d, 14) + <usize>tid * <usize>arg(d, 15);
     attention(<usize>arg(d, 1), <usize>arg(d, 2), <usize>arg(d, 3), arg(d, 4), <usize>arg(d, 5), <usize>arg(d, 6), <usize>arg(d, 16),
-      nHeads, arg(d, 9), arg(d, 10), argf(d, 11), j0, j1, <usize>arg(d, 13), scratch);
+      arg(d, 8), arg(d, 9), arg(d, 10), argf(d, 11), u0, u1, <usize>arg(d, 13), scratch);
   } else if (op == OP_SILU || op == OP_ADD) {
-    // Split on multiples of 4 so SIMD lanes never straddle threads.
-    const n = arg(d, 3);
-    const q = (n + 3) >> 2;
-    const i0 = lo(q, tid, nth) * 4, i1 = min<i32>(n, lo(q, tid + 1, nth) * 4);
-    if (i0 >= i1) return;
+    // Units are quads, so SIMD lanes never straddle chunks.
+    const i0 = u0 * 4, i1 = min<i32>(arg(d, 3), u1 * 4);
     if (op == OP_SILU) siluMul(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, <usize>arg(d, 4));
     else add(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, <usize>arg(d, 4));
   } else if (op == OP_RMSNORM) {
-    const nTok = arg(d, 3);
-    rmsNorm(<usize>arg(d, 1), <usize>arg(d, 2), lo(nTok, tid, nth), lo(nTok, tid + 1, nth), arg(d, 4), argf(d, 5), <usize>arg(d, 6));
+    rmsNorm(<usize>arg(d, 1), <usize>arg(d, 2), u0, u1, arg(d, 4), argf(d, 5), <usize>arg(d, 6));
   } else if (op == OP_ROPE) {
-    const pairs = arg(d, 2) * arg(d, 3);
-    rope(<usize>arg(d, 1), lo(pairs, tid, nth), lo(pairs, tid + 1, nth), arg(d, 3), arg(d, 4), <usize>arg(d, 5), arg(d, 6), arg(d, 7));
+    rope(<usize>arg(d, 1), u0, u1, arg(d, 3), arg(d, 4), <usize>arg(d, 5), arg(d, 6), arg(d, 7));
   } else if (op == OP_SETROWS) {
-    const n = arg(d, 5);
-    setRows(<usize>arg(d, 1), arg(d, 2), arg(d, 3), <usize>arg(d, 4), lo(n, tid, nth), lo(n, tid + 1, nth), <usize>arg(d, 6));
+    setRows(<usize>arg(d, 1), arg(d, 2), arg(d, 3), <usize>arg(d, 4), u0, u1, <usize>arg(d, 6));
   } else if (op == OP_ADDBIAS) {
-    const nTok = arg(d, 3);
-    addBias(<usize>arg(d, 1), <usize>arg(d, 2), lo(nTok, tid, nth), lo(nTok, tid + 1, nth), arg(d, 4));
+    addBias(<usize>arg(d, 1), <usize>arg(d, 2), u0, u1, arg(d, 4));
   }
 }

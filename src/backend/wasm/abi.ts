@@ -4,7 +4,9 @@
 /** Bytes below this belong to the kernel module (it has no static data; the gap is a safety margin). */
 export const CTRL_BASE = 65536;
 /** Control block: i32 slots, then the op descriptor. */
-export const CTRL = { GEN: 0, DONE: 1, SLEEPERS: 2, EXIT: 3, NTH: 4, ERROR: 5 } as const;
+// GEN is a sequence number: odd while the main thread writes a descriptor, even once published.
+// ACTIVE counts workers inside an op; CLAIM/FIN are the chunk counters (kernels/index.ts).
+export const CTRL = { GEN: 0, ACTIVE: 1, SLEEPERS: 2, EXIT: 3, NTH: 4, ERROR: 5, CLAIM: 6, FIN: 7 } as const;
 export const DESC_OFFSET = 64;
 export const DESC_SLOTS = 32;
 export const HEAP_BASE = 131072;

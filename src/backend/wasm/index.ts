@@ -103,7 +103,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const module = await WebAssembly.compile((await host.kernelBytes(relaxed)) as Uint8Array<ArrayBuffer>);
   const memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
   const exp = instantiateKernels(module, memory).exports as unknown as Record<string, (...a: number[]) => number>;
-  const pool = await Pool.create(host, module, memory, CTRL_BASE, threads, exp.task! as (d: number, t: number, n: number) => void);
+  const pool = await Pool.create(host, module, memory, CTRL_BASE, threads, exp.task! as (d: number, t: number, n: number) => number);
   const heap = new Heap(memory);
 
   let u8 = new Uint8Array(memory.buffer);
@@ -133,7 +133,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   };
 
   let ropeCos = new Float32Array(0), ropeSin = new Float32Array(0);
-  const d = pool.i32, df = pool.f32;
+  const df = pool.f32;
   const BIG = 32768; // elements of work below which a dispatch to workers costs more than it saves
 
   const backend: WasmBackend = {
@@ -159,6 +159,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         const tmp = scratchOf("conv", data.length * 4);
         f32.set(data, tmp >> 2);
         const cells = writeInts("convCells", Int32Array.of(0));
+        const d = pool.begin();
         d[0] = OP.SETROWS; d[1] = b.ptr + offset * 2; d[2] = 1; d[3] = data.length; d[4] = cells; d[5] = 1; d[6] = tmp;
         pool.run(false);
       }
@@ -238,9 +239,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (L.act !== ACT.F32) {
         stride = actStride(L.act, w.cols);
         act = scratchOf("act", stride * nTokens);
+        const d = pool.begin();
         d[0] = OP.QUANT; d[1] = L.act; d[2] = xs.ptr; d[3] = w.cols; d[4] = nTokens; d[5] = act; d[6] = stride;
         pool.run(nTokens > 1);
       }
+      const d = pool.begin();
       d[0] = OP.MATMUL; d[1] = L.kernel; d[2] = w.q; d[3] = w.s; d[4] = w.cols; d[5] = w.rows;
       d[6] = act; d[7] = stride; d[8] = nTokens; d[9] = o.ptr;
       pool.run(w.rows * w.cols * nTokens >= BIG);
@@ -249,6 +252,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     rmsNorm(x, weight, nTokens, width, eps, out) {
       const xs = asF32(x, nTokens * width, "rmsNorm input"), ws = asF32(weight, width, "rmsNorm weight");
       const o = asF32(out, nTokens * width, "rmsNorm output");
+      const d = pool.begin();
       d[0] = OP.RMSNORM; d[1] = xs.ptr; d[2] = ws.ptr; d[3] = nTokens; d[4] = width; df[5] = eps; d[6] = o.ptr;
       pool.run(nTokens > 1 && nTokens * width >= BIG);
     },
@@ -265,6 +269,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         f32.set(ropeCos.subarray(0, half), base);
         f32.set(ropeSin.subarray(0, half), base + half);
       }
+      const d = pool.begin();
       d[0] = OP.ROPE; d[1] = xs.ptr; d[2] = nTokens; d[3] = nHeads; d[4] = headDim; d[5] = tab; d[6] = p.dims; d[7] = p.neox ? 1 : 0;
       pool.run(nTokens * nHeads * headDim >= BIG);
     },
@@ -276,6 +281,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         if (!(cell >= 0 && (cell + 1) * width <= c.length)) throw new RangeError(`setRows: cell ${cell} is outside the cache`);
       }
       const cp = writeInts("cells", cells);
+      const d = pool.begin();
       d[0] = OP.SETROWS; d[1] = c.ptr; d[2] = c.dtype === "f16" ? 1 : 0; d[3] = width; d[4] = cp; d[5] = cells.length; d[6] = s.ptr;
       pool.run(cells.length * width >= BIG);
     },
@@ -286,18 +292,21 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
     siluMul(gate, up, n, out) {
       const g = asF32(gate, n, "siluMul gate"), u = asF32(up, n, "siluMul up"), o = asF32(out, n, "siluMul output");
+      const d = pool.begin();
       d[0] = OP.SILU; d[1] = g.ptr; d[2] = u.ptr; d[3] = n; d[4] = o.ptr;
       pool.run(n >= BIG);
     },
 
     add(a, b, n, out) {
       const x = asF32(a, n, "add a"), y = asF32(b, n, "add b"), o = asF32(out, n, "add output");
+      const d = pool.begin();
       d[0] = OP.ADD; d[1] = x.ptr; d[2] = y.ptr; d[3] = n; d[4] = o.ptr;
       pool.run(n >= BIG * 4);
     },
 
     addBias(x, bias, nTokens, width) {
       const xs = asF32(x, nTokens * width, "addBias input"), b = asF32(bias, width, "bias");
+      const d = pool.begin();
       d[0] = OP.ADDBIAS; d[1] = xs.ptr; d[2] = b.ptr; d[3] = nTokens; d[4] = width;
       pool.run(nTokens > 1 && nTokens * width >= BIG * 4);
     },
@@ -338,6 +347,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     const count = writeInts("attnCount", span.count.subarray(0, nTokens));
     const perThread = Math.ceil((maxCount * 4) / 64) * 64;
     const sc = scratchOf("scores", perThread * threads);
+    const d = pool.begin();
     d[0] = OP.ATTN; d[1] = qs.ptr; d[2] = k.ptr; d[3] = v.ptr; d[4] = k.dtype === "f16" ? 1 : 0; d[5] = cells; d[6] = start;
     d[7] = nTokens; d[8] = nHeads; d[9] = nKvHeads; d[10] = headDim; df[11] = scale; d[13] = o.ptr; d[14] = sc; d[15] = perThread; d[16] = count;
     pool.run(nTokens * nHeads > 1);

@@ -24,10 +24,10 @@ export class Pool {
   private readonly descI: Int32Array;
   private readonly descF: Float32Array;
   private readonly descPtr: number;
-  private readonly task: (desc: number, tid: number, nth: number) => void;
+  private readonly task: (desc: number, tid: number, nth: number) => number;
   private workers: WorkerHandle[] = [];
 
-  private constructor(memory: WebAssembly.Memory, ctrlBase: number, threads: number, task: (d: number, t: number, n: number) => void) {
+  private constructor(memory: WebAssembly.Memory, ctrlBase: number, threads: number, task: (d: number, t: number, n: number) => number) {
     this.threads = threads;
     this.ctrl = new Int32Array(memory.buffer, ctrlBase, DESC_OFFSET / 4);
     this.descPtr = ctrlBase + DESC_OFFSET;
@@ -37,7 +37,7 @@ export class Pool {
   }
 
   static async create(host: WasmHost, module: WebAssembly.Module, memory: WebAssembly.Memory, ctrlBase: number,
-    threads: number, task: (d: number, t: number, n: number) => void): Promise<Pool> {
+    threads: number, task: (d: number, t: number, n: number) => number): Promise<Pool> {
     const pool = new Pool(memory, ctrlBase, threads, task);
     Atomics.store(pool.ctrl, CTRL.NTH, threads);
     try {
@@ -49,29 +49,41 @@ export class Pool {
     return pool;
   }
 
-  /** Descriptor slots to fill before `run` (slot 0 is the op code). */
-  get i32(): Int32Array { return this.descI; }
+  /**
+   * Start writing a new op: marks the descriptor as being written (odd GEN) and waits until no
+   * worker is still inside the previous op. Returns the descriptor's i32 slots (slot 0 = op code).
+   */
+  begin(): Int32Array {
+    const c = this.ctrl;
+    if (this.threads > 1) {
+      if (!(Atomics.load(c, CTRL.GEN) & 1)) Atomics.add(c, CTRL.GEN, 1);
+      while (Atomics.load(c, CTRL.ACTIVE) !== 0) { /* a worker finishing its last chunk */ }
+    }
+    return this.descI;
+  }
+
   get f32(): Float32Array { return this.descF; }
 
-  /** Run the op in the descriptor on `parallel ? all threads : the main thread` and wait for it. */
+  /** Run the op written since `begin` on all threads (or the main thread alone) and wait for it. */
   run(parallel = true): void {
+    const c = this.ctrl;
+    Atomics.store(c, CTRL.CLAIM, 0);
+    Atomics.store(c, CTRL.FIN, 0);
     if (!parallel || this.threads === 1) {
       this.task(this.descPtr, 0, 1);
       return;
     }
-    const c = this.ctrl;
-    Atomics.store(c, CTRL.NTH, this.threads);
-    Atomics.store(c, CTRL.DONE, 0);
-    Atomics.add(c, CTRL.GEN, 1);
+    Atomics.add(c, CTRL.GEN, 1); // publish (even)
     if (Atomics.load(c, CTRL.SLEEPERS) > 0) Atomics.notify(c, CTRL.GEN);
     let err: unknown;
+    let chunks = 0;
     try {
-      this.task(this.descPtr, 0, this.threads);
+      chunks = this.task(this.descPtr, 0, this.threads);
     } catch (e) {
       err = e;
     }
-    const want = this.threads - 1;
-    while (Atomics.load(c, CTRL.DONE) < want) { /* spin: workers finish within the op's time */ }
+    // Chunks other threads claimed are finished when FIN reaches the count.
+    while (Atomics.load(c, CTRL.FIN) < chunks) { /* spin */ }
     if (err) throw err;
     const wErr = Atomics.exchange(c, CTRL.ERROR, 0);
     if (wErr) throw new Error(`wasm backend: worker ${wErr - 1} trapped in op ${this.descI[0]}`);
@@ -79,7 +91,7 @@ export class Pool {
 
   dispose(): void {
     Atomics.store(this.ctrl, CTRL.EXIT, 1);
-    Atomics.add(this.ctrl, CTRL.GEN, 1);
+    Atomics.add(this.ctrl, CTRL.GEN, 2);
     Atomics.notify(this.ctrl, CTRL.GEN);
     for (const w of this.workers) w.terminate();
     this.workers = [];

@@ -19,34 +19,41 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
   return new WebAssembly.Instance(module, { env: { memory } });
 }
 
-/** Runs until the control block's EXIT flag is set. Never returns early on errors: it reports them. */
+/**
+ * Runs until the control block's EXIT flag is set. A worker enters an op only while its
+ * generation is published (even) and unchanged after announcing itself in ACTIVE, so it never
+ * reads a descriptor the main thread is rewriting; a worker that arrives late finds no chunks.
+ */
 export function workerLoop(init: WorkerInit, onReady: () => void): void {
   const instance = instantiateKernels(init.module, init.memory);
-  const task = instance.exports.task as (desc: number, tid: number, nth: number) => void;
+  const task = instance.exports.task as (desc: number, tid: number, nth: number) => number;
   const ctrl = new Int32Array(init.memory.buffer, init.ctrlBase, DESC_OFFSET / 4);
   const desc = init.ctrlBase + DESC_OFFSET;
-  // The pool dispatches nothing before every worker is ready, so the generation is still 0 here;
-  // reading it instead could skip an op dispatched right after onReady.
-  let gen = 0;
+  let last = Atomics.load(ctrl, CTRL.GEN);
   onReady();
+  let spins = 0;
   for (;;) {
-    let g: number;
-    let spins = 0;
-    while ((g = Atomics.load(ctrl, CTRL.GEN)) === gen) {
+    if (Atomics.load(ctrl, CTRL.EXIT)) return;
+    const g = Atomics.load(ctrl, CTRL.GEN);
+    if (g === last || g & 1) {
       if (++spins > SPIN) {
         Atomics.add(ctrl, CTRL.SLEEPERS, 1);
-        Atomics.wait(ctrl, CTRL.GEN, gen);
+        Atomics.wait(ctrl, CTRL.GEN, g);
         Atomics.sub(ctrl, CTRL.SLEEPERS, 1);
         spins = 0;
       }
+      continue;
     }
-    gen = g;
-    if (Atomics.load(ctrl, CTRL.EXIT)) return;
-    try {
-      task(desc, init.tid, Atomics.load(ctrl, CTRL.NTH));
-    } catch {
-      Atomics.store(ctrl, CTRL.ERROR, init.tid + 1);
+    Atomics.add(ctrl, CTRL.ACTIVE, 1);
+    if (Atomics.load(ctrl, CTRL.GEN) === g) {
+      last = g;
+      spins = 0;
+      try {
+        task(desc, init.tid, Atomics.load(ctrl, CTRL.NTH));
+      } catch {
+        Atomics.store(ctrl, CTRL.ERROR, init.tid + 1);
+      }
     }
-    Atomics.add(ctrl, CTRL.DONE, 1);
+    Atomics.sub(ctrl, CTRL.ACTIVE, 1);
   }
 }
