@@ -1,5 +1,5 @@
 // Web Worker entry of the WASM backend's thread pool: receive the kernels and the shared memory,
-// say ready, then run the runtime-neutral loop until the pool exits.
+// then run the runtime-neutral loop until the pool exits.
 
 import { workerLoop, type WorkerInit } from "../backend/wasm/worker.ts";
 
@@ -11,6 +11,5 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 scope.onmessage = (e) => {
   scope.onmessage = null;
-  scope.postMessage("ready");
-  workerLoop(e.data);
+  workerLoop(e.data, () => scope.postMessage("ready"));
 };

@@ -64,7 +64,7 @@ test("chat page in headless Chromium: in-browser generation equals Node, threads
   await page.fill("#threads", "2");
   await page.click("#load");
   await page.waitForSelector("body[data-ready=browser]", { timeout: 30_000 });
-  const info = await page.$eval("#model-info", (el) => ({ ...(el as HTMLElement).dataset, text: el.textContent }));
+  const info: Record<string, string | undefined> = await page.$eval("#model-info", (el) => ({ ...(el as HTMLElement).dataset, text: el.textContent ?? "" }));
   t.diagnostic(`loaded: ${info.text}`);
   assert.equal(info.isolated, "true");
   assert.equal(info.origin, "network", "first load downloads");
