@@ -17,13 +17,6 @@ export function q8AreaBytes(kind: i32, n: i32): i32 {
 
 // @ts-ignore: decorator
 @inline
-function roundHalfAway(x: f32): i32 {
-  // C roundf: half away from zero.
-  return <i32>(x < 0 ? -Mathf.floor(-x + 0.5) : Mathf.floor(x + 0.5));
-}
-
-// @ts-ignore: decorator
-@inline
 function nearestInt(x: f32): i32 {
   // ggml's nearest_int: the 1.5·2^23 trick, round half to even.
   const v = x + 12582912.0;
@@ -41,11 +34,12 @@ export function quantQ8_0(x: usize, n: i32, dst: usize): void {
     for (let k = 16; k < 128; k += 16) m = f32x4.max(m, f32x4.abs(v128.load(xb + k)));
     m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
     const amax = max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+    // x86 AVX flavour (what an x86 llama.cpp runs): multiplier 127/max, round half to even.
     const d: f32 = amax / 127.0;
-    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+    const id: f32 = amax != 0 ? <f32>127.0 / amax : 0;
     let sum = 0;
     for (let j = 0; j < 32; j++) {
-      const q = roundHalfAway(load<f32>(xb + (j << 2)) * id);
+      const q = <i32>nearest<f32>(load<f32>(xb + (j << 2)) * id);
       store<i8>(dst + <usize>(b * 32 + j), <i8>q);
       store<i16>(q16 + <usize>((b * 32 + j) << 1), <i16>q);
       sum += q;

@@ -45,11 +45,14 @@ function quantAct(type: GgmlType, x: Float32Array): Float64Array {
   for (let b = 0; b < n; b += 32) {
     let amax = 0;
     for (let j = b; j < b + 32; j++) amax = Math.max(amax, Math.abs(x[j]!));
-    const d = fr(amax / 127), id = d ? fr(1 / d) : 0;
+    // llama.cpp's x86 path: multiplier 127/max, round half to even.
+    const d = fr(amax / 127), id = amax ? fr(127 / amax) : 0;
     const dh = f16ToF32(f32ToF16(d));
     for (let j = b; j < b + 32; j++) {
       const v = fr(x[j]! * id);
-      out[j] = dh * (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
+      let q = Math.round(v);
+      if (q - v === 0.5 && (q & 1) !== 0) q -= 1;
+      out[j] = dh * q;
     }
   }
   return out;
