@@ -36,6 +36,9 @@
 //    Quantized types there (`tinyBLAS_Q0_AVX`) compute exactly the 8-lane vec_dot formula, except
 //    IQ4_NL, which then uses a single lane set.
 //
+//  * "iqp" (ggml-cpu/iqp.cpp, IQ4_XS with ≥ 8 tokens and rows % 8 = 0): acc = fma(Σ_superblock
+//    scale·w·x (int), d_w·d_x, acc), one accumulator per output.
+//
 //  * F32/F16/BF16 "vec_dot" (one token) follow `ggml_vec_dot_f32/_f16/_bf16`'s AVX-512 code.
 //
 // No call allocates: scratch buffers are module-level and only grow.
@@ -98,7 +101,7 @@ export function quantizeActivation(
 }
 
 /** Which llama.cpp CPU kernel computes a product; see the top of this file. */
-export type DotKernel = "vec_dot" | "gemv" | "gemm" | "tinyblas";
+export type DotKernel = "vec_dot" | "gemv" | "gemm" | "tinyblas" | "iqp";
 
 const REPACKED = new Set<GgmlType>([GgmlType.Q4_0, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q2_K]);
 
@@ -110,6 +113,8 @@ const REPACKED = new Set<GgmlType>([GgmlType.Q4_0, GgmlType.IQ4_NL, GgmlType.Q4_
  */
 export function dotKernel(type: GgmlType, cols: number, rows: number, nTokens: number, token = 0): DotKernel {
   if (REPACKED.has(type) && rows % 8 === 0) return token < nTokens - (nTokens % 4) ? "gemm" : "gemv";
+  // The IQ panel gemm (ggml-cpu/iqp.cpp) takes IQ grid types × Q8_K from 8 tokens on.
+  if (type === GgmlType.IQ4_XS && nTokens >= 8 && rows % 8 === 0) return "iqp";
   if (nTokens >= 2 && rows % 4 === 0) {
     if ((type === GgmlType.F32 || type === GgmlType.F16) && cols % 16 === 0) return "tinyblas";
     if (type === GgmlType.BF16 && cols % 32 === 0) return "tinyblas";
@@ -136,6 +141,7 @@ export function vecDot(
     if (weightType === GgmlType.Q4_0 || weightType === GgmlType.IQ4_NL) return dotRepack32(weightType, w, wOffset, xq, xqOffset, n);
     if (weightType === GgmlType.Q4_K || weightType === GgmlType.Q2_K) return dotRepackK(weightType, w, wOffset, xq, xqOffset, n, kernel === "gemm");
   }
+  if (kernel === "iqp" && weightType === GgmlType.IQ4_XS) return dotIqp(weightType, w, wOffset, xq, xqOffset, n);
   const tiny = kernel === "tinyblas";
   switch (weightType) {
     case GgmlType.F32: return tiny ? tinyF(w, wOffset, xq, xqOffset, n, 4) : dotF32(w, wOffset, xq, xqOffset, n);
@@ -632,4 +638,17 @@ function dotRepackK(type: GgmlType, w: Uint8Array, wo: number, x: Uint8Array, xo
     }
   }
   return fr(acc - accMin);
+}
+
+/** `iqp_gemm_8x8_q8_K` (the IQ panel gemm): one f32 accumulator, one fma per super-block. */
+function dotIqp(type: GgmlType, w: Uint8Array, wo: number, x: Uint8Array, xo: number, n: number): number {
+  const size = KSIZE[type]!;
+  let acc = 0;
+  for (let b = 0; b < n / 256; b++, wo += size, xo += 292) {
+    unpackK(type, w, wo);
+    let isum = 0;
+    for (let e = 0; e < 256; e++) isum += sc[e >> 4] * wv[e] * i8(x, xo + 4 + e);
+    acc = fma(fr(isum), fr(h16(w, wo) * readF32(x, xo)), acc);
+  }
+  return acc;
 }
