@@ -43,9 +43,19 @@ export class BlobSource implements RandomAccessSource {
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
-    return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+    if (length <= BLOB_PIECE) return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+    // Big tensors arrive piece by piece: browsers refuse (or double the memory of) one huge slice.
+    const out = new Uint8Array(length);
+    for (let at = 0; at < length; at += BLOB_PIECE) {
+      const end = Math.min(length, at + BLOB_PIECE);
+      out.set(new Uint8Array(await this.blob.slice(offset + at, offset + end).arrayBuffer()), at);
+    }
+    return out;
   }
 }
+
+/** Largest single Blob slice read at once. */
+const BLOB_PIECE = 64 << 20;
 
 export function checkRange(src: RandomAccessSource, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > src.size) {

@@ -7,6 +7,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -151,10 +153,50 @@ test("chat page in headless Chromium: in-browser generation equals Node, threads
   await page.waitForSelector("body[data-ready=browser]", { timeout: 30_000 });
   assert.equal(await page.$eval("#model-info", (el) => (el as HTMLElement).dataset.origin), "cache", "second load reads the OPFS copy");
 
+  // A file from the picker: read in slices from the File, no network.
+  await page.check("input[name=from][value=file]");
+  await page.setInputFiles("#model-file", MODEL);
+  await page.click("#load");
+  await page.waitForSelector("#model-info[data-origin=file]", { timeout: 30_000 });
+  await setSettings("completion", 0, N);
+  assert.equal((await sendAndWait(PROMPT)).text, expected, "a model from the file picker generates the same text");
+
   // A phone-sized screen: everything fits the width.
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling on a narrow screen (overflow ${overflow}px)`);
   await page.screenshot({ path: join(OUT, "phone.png"), fullPage: true });
   assert.deepEqual(errors, [], "no uncaught page errors");
+
+  // The same page without the isolation headers (behind a proxy that drops them): it says so and
+  // runs on one thread, still with the same text.
+  const proxy = createHttpServer(async (req, res) => {
+    const upstream = await fetch(serving.url + req.url, { headers: req.headers.range ? { range: req.headers.range } : {} });
+    const headers: Record<string, string> = {};
+    upstream.headers.forEach((v, k) => {
+      if (!k.startsWith("cross-origin-")) headers[k] = v;
+    });
+    res.writeHead(upstream.status, headers);
+    res.end(new Uint8Array(await upstream.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  const plain = await browser.newPage();
+  await plain.goto(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`);
+  assert.equal(await plain.evaluate(() => globalThis.crossOriginIsolated), false);
+  assert.equal(await plain.isVisible("#isolation"), true, "the page says it is not isolated");
+  await plain.click("#load");
+  await plain.waitForSelector("body[data-ready=browser]", { timeout: 30_000 });
+  const single = await plain.$eval("#model-info", (el) => ({ ...(el as HTMLElement).dataset }));
+  assert.equal(single.threads, "1");
+  assert.equal(single.poolWorkers, "0");
+  await plain.click("#settings summary");
+  await plain.selectOption("#mode", "completion");
+  await plain.fill("#temperature", "0");
+  await plain.fill("#max-tokens", String(N));
+  await plain.fill("#prompt", PROMPT);
+  await plain.press("#prompt", "Enter");
+  await plain.waitForSelector(".msg.assistant[data-state=done]", { timeout: 30_000 });
+  assert.equal(await plain.textContent(".msg.assistant .text"), expected, "one thread, same text");
+  await plain.screenshot({ path: join(OUT, "not-isolated.png") });
 });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRange, rangeResponse, sourceEtag } from "../../src/server/range.ts";
 import { HttpRangeSource } from "../../src/format/http-source.ts";
-import { BytesSource } from "../../src/format/source.ts";
+import { BlobSource, BytesSource } from "../../src/format/source.ts";
 import { UserError } from "../../src/errors.ts";
 import { loadModel } from "../../src/index.ts";
 import { serveModel } from "../../src/node/http-llama.ts";
@@ -68,6 +68,18 @@ test("sourceEtag changes when the content does", async () => {
   other[other.length - 1]! ^= 1;
   assert.notEqual(await sourceEtag(src), await sourceEtag(new BytesSource(other)));
   assert.equal(await sourceEtag(src), await sourceEtag(new BytesSource(bytes.slice())));
+});
+
+test("BlobSource: a read larger than one slice piece is stitched from pieces", async () => {
+  const n = (64 << 20) + 1000;
+  const big = new Uint8Array(n);
+  for (let i = 0; i < n; i += 4099) big[i] = (i / 4099) & 255;
+  big[n - 1] = 201;
+  const got = await new BlobSource(new Blob([big])).read(7, n - 7);
+  assert.equal(got.length, n - 7);
+  assert.equal(got[got.length - 1], 201);
+  for (let i = 0; i < got.length; i += 4099 * 31) assert.equal(got[i], big[i + 7]);
+  assert.deepEqual(got.subarray((64 << 20) - 20, (64 << 20) + 20), big.subarray((64 << 20) - 13, (64 << 20) + 27), "across the piece boundary");
 });
 
 test("HttpRangeSource: reads ranges; refuses servers without range support", async () => {
