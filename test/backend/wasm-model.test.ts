@@ -1,0 +1,42 @@
+// The whole model on the wasm backend: stories260K (F32) and its llama.cpp-quantized Q8_0 mix
+// produce exactly the greedy tokens of the references, with 1 and 2 threads.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { loadModel } from "../../src/index.ts";
+
+const FIX = new URL("../../../shared/fixtures/models/", import.meta.url);
+const expected = JSON.parse(readFileSync(new URL("stories260K.expected.json", FIX), "utf8"));
+const quantExpected = JSON.parse(readFileSync(new URL("quantized/stories260K-quantized.expected.json", FIX), "utf8"));
+
+function untilEog(tokens: number[]): number[] {
+  const i = tokens.findIndex((t) => t === 1 || t === 2);
+  return i < 0 ? tokens : tokens.slice(0, i);
+}
+
+async function greedy(path: string, prompt: number[], steps: number, threads: number, kvType: "f32" | "f16"): Promise<number[]> {
+  const model = await loadModel(path, { backend: "wasm", threads, kvType, contextSize: 512 });
+  try {
+    const gen = model.generate(prompt, { temperature: 0, maxTokens: steps });
+    await gen.text();
+    return gen.stats.generatedTokens;
+  } finally {
+    await model.dispose();
+  }
+}
+
+for (const threads of [1, 2]) {
+  test(`stories260K greedy tokens on the wasm backend (threads=${threads})`, async () => {
+    for (const c of expected.cases.slice(0, 2)) {
+      const want = untilEog(c.generated_tokens);
+      assert.deepEqual(await greedy(new URL("stories260K.gguf", FIX).pathname, c.prompt_tokens, want.length, threads, "f32"), want, c.name);
+    }
+  });
+
+  test(`stories260K Q8_0 mix: llama.cpp's greedy tokens on the wasm backend (threads=${threads})`, async () => {
+    const v = quantExpected.variants.find((x: { file: string }) => x.file.includes("q8_0"));
+    const want = untilEog(v.llamacpp_greedy_generated_tokens);
+    assert.deepEqual(await greedy(new URL(v.file, FIX).pathname, v.prompt_tokens, want.length, threads, "f16"), want);
+  });
+}
