@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { activationBytes, quantizeActivation, vecDot, vecDotType } from "../../src/backend/ref/vecdot.ts";
-import { f16ToF32 } from "../../src/format/f16.ts";
+import { activationBytes, dotKernel, quantizeActivation, vecDot, vecDotType } from "../../src/backend/ref/vecdot.ts";
+import { createRefBackend } from "../../src/backend/ref/index.ts";
+import { f16ToF32, f32ToBf16, f32ToF16 } from "../../src/format/f16.ts";
 import { GgmlType } from "../../src/format/ggml.ts";
 import { dequantize, quantize, quantizedSize } from "../../src/format/quant.ts";
 import { seededNormal } from "../format/seeded-normal.ts";
@@ -28,9 +29,10 @@ function row(name: (typeof WEIGHTS)[number], n: number, seed: number, scale = 1)
   return { type, w, x, xq };
 }
 
-// f32 bits of llama.cpp's own results for row(): ggml_vec_dot_*_generic (quantized types, from
-// node-llama-cpp 3.21.1's libggml-cpu-x64.so) and the AVX-512 ggml_vec_dot_f32/_f16/_bf16 (its
-// cooperlake build), with activations from its x86 quantize_row_q8_0/_q8_1/_q8_K, all via ctypes.
+// f32 bits of llama.cpp's own results for row(): the AVX2/AVX-512 ggml_vec_dot_* of node-llama-cpp
+// 3.21.1's libggml-cpu-zen4.so for the quantized types (a one-row mul_mat, so no repacking) and the
+// AVX-512 ggml_vec_dot_f32/_f16/_bf16 (its cooperlake build), with activations from its x86
+// quantize_row_q8_0/_q8_1/_q8_K, all by calling the prebuilt libraries.
 const LLAMA_CPP: [string, number, number, number][] = [
   ["F32", 4096, 0, 0xc2c92680], ["F32", 4096, 3, 0x441d0798], ["F32", 4140, 0, 0xc2c1294c], ["F32", 4140, 3, 0x44194166],
   ["F32", 44, 0, 0xc0cd63b2], ["F32", 44, 3, 0x438708bc], ["F32", 209, 0, 0xc1ced345], ["F32", 209, 3, 0xc46c0356],
@@ -38,12 +40,12 @@ const LLAMA_CPP: [string, number, number, number][] = [
   ["F16", 44, 0, 0xc0cd6fe5], ["F16", 44, 3, 0x43871e78], ["F16", 209, 0, 0xc1cec504], ["F16", 209, 3, 0xc46bf5cc],
   ["BF16", 4096, 0, 0xc2c90e62], ["BF16", 4096, 3, 0x441c9f5c], ["BF16", 4140, 0, 0xc2c1138f], ["BF16", 4140, 3, 0x4418d016],
   ["BF16", 44, 0, 0xc0cdf442], ["BF16", 44, 3, 0x4386c09a], ["BF16", 209, 0, 0xc1cf0be6], ["BF16", 209, 3, 0xc46c8fc2],
-  ["Q4_0", 4096, 0, 0xc2d73244], ["Q4_0", 256, 0, 0xc1f0ca81], ["Q4_1", 4096, 0, 0xc2c95ac4], ["Q4_1", 256, 0, 0xc1f60d5a],
-  ["Q5_0", 4096, 0, 0xc2c23f12], ["Q5_0", 256, 0, 0xc1eed51d], ["Q5_1", 4096, 0, 0xc2c99d5c], ["Q5_1", 256, 0, 0xc1f44548],
-  ["Q8_0", 4096, 0, 0xc2ca0809], ["Q8_0", 256, 0, 0xc1f435a1], ["Q2_K", 4096, 0, 0xc2c41364], ["Q2_K", 256, 0, 0xc209c3b9],
-  ["Q3_K", 4096, 0, 0xc2cf90f8], ["Q3_K", 256, 0, 0xc1feb528], ["Q4_K", 4096, 0, 0xc2ca7754], ["Q4_K", 256, 0, 0xc1e19db9],
-  ["Q5_K", 4096, 0, 0xc2c74ed4], ["Q5_K", 256, 0, 0xc1f65c22], ["Q6_K", 4096, 0, 0xc2ca3253], ["Q6_K", 256, 0, 0xc1f2e8b6],
-  ["IQ4_NL", 4096, 0, 0xc2c9a9bb], ["IQ4_NL", 256, 0, 0xc200cec2], ["IQ4_XS", 4096, 0, 0xc2c94dae], ["IQ4_XS", 256, 0, 0xc1ff79db],
+  ["Q4_0", 4096, 0, 0xc2d73246], ["Q4_0", 256, 0, 0xc1f0ca82], ["Q4_1", 4096, 0, 0xc2c95ac2], ["Q4_1", 256, 0, 0xc1f60d58],
+  ["Q5_0", 4096, 0, 0xc2c23f0c], ["Q5_0", 256, 0, 0xc1eed51e], ["Q5_1", 4096, 0, 0xc2c99d6a], ["Q5_1", 256, 0, 0xc1f44548],
+  ["Q8_0", 4096, 0, 0xc2ca080a], ["Q8_0", 256, 0, 0xc1f435a3], ["Q2_K", 4096, 0, 0xc2c41367], ["Q2_K", 256, 0, 0xc209c3bb],
+  ["Q3_K", 4096, 0, 0xc2cf90f9], ["Q3_K", 256, 0, 0xc1feb526], ["Q4_K", 4096, 0, 0xc2ca7754], ["Q4_K", 256, 0, 0xc1e19db4],
+  ["Q5_K", 4096, 0, 0xc2c74ed3], ["Q5_K", 256, 0, 0xc1f65c22], ["Q6_K", 4096, 0, 0xc2ca3252], ["Q6_K", 256, 0, 0xc1f2e8b7],
+  ["IQ4_NL", 4096, 0, 0xc2c9a9b8], ["IQ4_NL", 256, 0, 0xc200cec2], ["IQ4_XS", 4096, 0, 0xc2c94dab], ["IQ4_XS", 256, 0, 0xc1ff79db],
 ];
 
 test("dot products are bit-identical to llama.cpp's", () => {
@@ -112,3 +114,51 @@ test("activation quantization: x86 and reference flavours differ only in roundin
     assert.ok(diff < 41, `${diff} values differ`); // < 1%: last-ulp multiplier and .5 ties only
   }
 });
+
+// Row 0 of a [512 × rows] weight times the first and the last of nTokens activation rows, as
+// node-llama-cpp 3.21.1's libggml-cpu-zen4.so computes them in one mul_mat (f32 bits): repacked
+// gemv (1 token) and gemm (4), the IQ panel gemm (8), llamafile tinyBLAS (2), through our matmul.
+const KERNELS: [string, number, number, number, number][] = [
+  ["Q4_0", 8, 1, 0xc0caacfb, 0xc0caacfb], ["Q4_0", 8, 4, 0xc0caacfb, 0x42023759],
+  ["IQ4_NL", 8, 1, 0xc090562e, 0xc090562e], ["IQ4_NL", 4, 2, 0xc090562d, 0xc19bd102],
+  ["Q4_K", 8, 1, 0xc0bce850, 0xc0bce850], ["Q4_K", 8, 4, 0xc0bce84a, 0x41e6f5f8],
+  ["Q2_K", 8, 1, 0xc1311206, 0xc1311206], ["Q2_K", 8, 4, 0xc1311208, 0x41c94ddc],
+  ["IQ4_XS", 8, 8, 0xc089a5b2, 0xc17a5220],
+  ["F32", 4, 2, 0xc0a41b07, 0xc18ecff5], ["F16", 4, 2, 0xc0a423da, 0xc18ee346], ["BF16", 4, 2, 0xc0a2b8bc, 0xc18efd1b],
+];
+
+test("matmul picks llama.cpp's kernel per shape and batch and matches its bits", () => {
+  const n = 512;
+  const bits = new Uint32Array(1);
+  const f = new Float32Array(bits.buffer);
+  for (const [name, rows, nTokens, first, last] of KERNELS) {
+    const type = T(name as (typeof WEIGHTS)[number]);
+    const wf = seededNormal(n * rows, 300);
+    const w = type === GgmlType.F32 ? new Uint8Array(wf.buffer, wf.byteOffset, wf.byteLength) : quantizeAny(type, wf);
+    const x = seededNormal(n * nTokens, 400);
+    const be = createRefBackend();
+    const W = be.loadWeight(type, n, rows, w);
+    const X = be.alloc(n * nTokens);
+    be.write(X, x);
+    const Y = be.alloc(rows * nTokens);
+    be.matmul(W, X, nTokens, Y);
+    const y = be.read(Y);
+    f[0] = y[0]!;
+    assert.equal(bits[0].toString(16), first.toString(16), `${name} rows=${rows} tokens=${nTokens}: first`);
+    f[0] = y[(nTokens - 1) * rows]!;
+    assert.equal(bits[0].toString(16), last.toString(16), `${name} rows=${rows} tokens=${nTokens}: last`);
+  }
+  assert.equal(dotKernel(GgmlType.Q4_0, 512, 12, 1), "vec_dot"); // rows % 8 ≠ 0: not repacked
+  assert.equal(dotKernel(GgmlType.Q4_K, 512, 16, 6, 3), "gemm");
+  assert.equal(dotKernel(GgmlType.Q4_K, 512, 16, 6, 4), "gemv");
+  assert.equal(dotKernel(GgmlType.F16, 40, 16, 3), "vec_dot"); // cols % 16 ≠ 0: no tinyBLAS
+});
+
+function quantizeAny(type: GgmlType, v: Float32Array): Uint8Array {
+  if (type === GgmlType.F16 || type === GgmlType.BF16) {
+    const u = new Uint16Array(v.length);
+    for (let i = 0; i < v.length; i++) u[i] = (type === GgmlType.F16 ? f32ToF16 : f32ToBf16)(v[i]!);
+    return new Uint8Array(u.buffer);
+  }
+  return quantize(type, v);
+}
