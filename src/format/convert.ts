@@ -7,6 +7,7 @@ import { UserError } from "../errors.ts";
 import { GgmlType, ggmlTypeName } from "./ggml.ts";
 import { GgufValueType, type GgufType, type GgufWriteInput, type GgufWriteTensor } from "./gguf.ts";
 import type { MetaValue, ModelFile, TensorInfo } from "./model-file.ts";
+import { metadataTypesFor } from "./gguf-key-types.ts";
 import { dequantize, quantize } from "./quant.ts";
 
 export const OUT_TYPES = {
@@ -40,7 +41,7 @@ export interface ConvertOptions {
 /** Writer input for `file` with its matrices stored as `out`. */
 export function convertModel(file: ModelFile, out: OutType, opts: ConvertOptions = {}): GgufWriteInput {
   const metadata = new Map<string, MetaValue>(file.metadata);
-  const metadataTypes = new Map<string, GgufType>((file as { metadataTypes?: ReadonlyMap<string, GgufType> }).metadataTypes ?? []);
+  const metadataTypes = metadataTypesFor(file.metadata, (file as { metadataTypes?: ReadonlyMap<string, GgufType> }).metadataTypes);
   metadata.set("general.file_type", OUT_TYPES[out].fileType);
   metadataTypes.set("general.file_type", { type: GgufValueType.U32 });
   if (!metadata.has("general.quantization_version")) {

@@ -7,6 +7,7 @@
 import { UserError } from "../errors.ts";
 import { GgmlType, ggmlTypeInfo, ggmlTypeName } from "./ggml.ts";
 import { GgufValueType, type GgufType, type GgufWriteInput, type GgufWriteTensor } from "./gguf.ts";
+import { metadataTypesFor } from "./gguf-key-types.ts";
 import type { MetaValue, ModelFile, TensorInfo } from "./model-file.ts";
 import { canDequantize, dequantize, quantize } from "./quant.ts";
 
@@ -290,11 +291,11 @@ export function quantizeModel(file: ModelFile & { metadataTypes?: ReadonlyMap<st
 
   const metadata = new Map<string, MetaValue>();
   const metadataTypes = new Map<string, GgufType>();
+  const known = metadataTypesFor(file.metadata, file.metadataTypes);
   for (const [k, v] of file.metadata) {
     if (QUANTIZATION_KEYS.has(k)) continue;
     metadata.set(k, v);
-    const t = file.metadataTypes?.get(k);
-    if (t) metadataTypes.set(k, t);
+    metadataTypes.set(k, known.get(k)!);
   }
   metadata.set("general.quantization_version", GGML_QNT_VERSION);
   metadataTypes.set("general.quantization_version", { type: GgufValueType.U32 });

@@ -9,7 +9,7 @@ import { GgmlType } from "../../src/format/ggml.ts";
 import { quantize } from "../../src/format/quant.ts";
 import { bf16ToF32 } from "../../src/format/f16.ts";
 import { openModelFile } from "../../src/node/open.ts";
-import type { GgufFile } from "../../src/format/gguf.ts";
+import { GgufValueType, type GgufFile } from "../../src/format/gguf.ts";
 import { writeHfLlama, HF_DIMS } from "../format/hf-llama-folder.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -31,6 +31,9 @@ test("convert --outtype bf16: the GGUF gives the HF folder's logits exactly", as
     const config = JSON.parse(readFileSync(join(hf, "tokenizer_config.json"), "utf8"));
     assert.equal(file.metadata.get("tokenizer.chat_template"), config.chat_template);
     assert.equal(file.tensor("blk.0.attn_q.weight")!.type, GgmlType.BF16);
+    // llama.cpp refuses a float key stored as an integer (rope_theta 500000.0 is one in JS)
+    assert.equal(file.metadataTypes.get("llama.rope.freq_base")!.type, GgufValueType.F32);
+    assert.equal(file.metadataTypes.get("llama.attention.layer_norm_rms_epsilon")!.type, GgufValueType.F32);
     assert.equal(file.tensor("blk.0.attn_norm.weight")!.type, GgmlType.F32);
   } finally {
     await file.close();
