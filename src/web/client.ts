@@ -158,6 +158,7 @@ export interface SamplingParams {
   max_tokens?: number;
   seed?: number;
   stop?: string | string[];
+  ignore_eos?: boolean;
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
 }
