@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +63,31 @@ test("chat: a message that cannot fit is one error line, and the chat goes on", 
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /^llamats: the message does not fit in the context: .*-c/m);
   assert.equal(r.stdout.split("\n").filter(Boolean).length, 1);
+});
+
+test("Ctrl-C stops the current reply and keeps the chat; a second Ctrl-C quits", async () => {
+  const save = join(dir, "interrupted.json");
+  const p = spawn(process.execPath, [join(ROOT, "bin/llamats.js"), "chat", "-m", MODEL, "--temp", "0", "-n", "400"], { cwd: ROOT });
+  let out = "", err = "", interrupted = false;
+  p.stdin.write("Once upon a time\n");
+  p.stdout.on("data", (d) => {
+    out += d;
+    if (!interrupted && out.length > 20) {
+      interrupted = true;
+      p.kill("SIGINT");
+    }
+  });
+  p.stderr.on("data", (d) => {
+    err += d;
+    if (/reply stopped\n$/.test(err)) p.stdin.write(`/save ${save}\n`);
+    if (/saved \d+ messages/.test(err)) p.kill("SIGINT");
+  });
+  const code = await new Promise<number | null>((resolve) => p.on("exit", (c) => resolve(c)));
+  assert.equal(code, 0, err);
+  const saved = JSON.parse(readFileSync(save, "utf8"));
+  assert.deepEqual(saved.messages.map((m: ChatMessage) => m.role), ["user", "assistant"]);
+  const partial = saved.messages[1].content as string;
+  assert.ok(partial.length > 0 && out.startsWith(partial), JSON.stringify({ partial, out }));
 });
 
 const msg = (role: string, content: string): ChatMessage => ({ role, content });
