@@ -31,7 +31,7 @@ const TOOLS: OpenAI.Chat.Completions.ChatCompletionTool[] = [
     function: {
       name: "get_weather",
       description: "Current weather of a city",
-      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+      parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] },
     },
   },
 ];
@@ -162,4 +162,28 @@ test("the chat template's end-of-turn marker stops generation", async () => {
   });
   // <|im_end|> is not a token of this vocabulary, so it is a stop string
   assert.ok(seen[0]!.stop!.includes("<|im_end|>"));
+});
+
+test("tool_choice required forces a call in the template's syntax, with arguments matching the schema", async () => {
+  const r = await client.chat.completions.create({
+    model: "m", messages: [{ role: "user", content: "Weather in Paris?" }], tools: TOOLS, tool_choice: "required", temperature: 0, max_tokens: 150,
+  });
+  const ch = r.choices[0]!;
+  assert.equal(ch.finish_reason, "tool_calls");
+  const call = ch.message.tool_calls![0]! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
+  assert.equal(call.function.name, "get_weather");
+  const args = JSON.parse(call.function.arguments) as { city: unknown };
+  assert.equal(typeof args.city, "string");
+  const named = await client.chat.completions.create({
+    model: "m", messages: [{ role: "user", content: "x" }], tools: TOOLS, tool_choice: { type: "function", function: { name: "get_weather" } },
+    temperature: 0, max_tokens: 150, stream: true,
+  });
+  let finish: string | null = null;
+  let name: string | undefined;
+  for await (const chunk of named) {
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+    name ??= chunk.choices[0]?.delta.tool_calls?.[0]?.function?.name;
+  }
+  assert.equal(finish, "tool_calls");
+  assert.equal(name, "get_weather");
 });
