@@ -130,6 +130,15 @@ export async function benchBrowser(opts: { model?: string; tokens?: number; thre
   }
 }
 
+export function formatBrowserBench(r: BrowserBenchResult): string {
+  return [
+    `browser decode (${r.model}, ${r.threads} threads):`,
+    `  node      ${r.node.decodeTokensPerSecond.toFixed(2)} tok/s (${r.node.tokens} tokens)`,
+    `  chromium  ${r.chromium.decodeTokensPerSecond.toFixed(2)} tok/s (${r.chromium.tokens} tokens, ${r.chromium.backend}, ${r.chromium.threads} threads, isolated ${r.chromium.crossOriginIsolated})`,
+    `  chromium / node = ${r.ratio.toFixed(2)}`,
+  ].join("\n");
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     options: {
@@ -140,12 +149,5 @@ if (import.meta.main) {
     },
   });
   const r = await benchBrowser({ model: values.model, tokens: Number(values.tokens), threads: Number(values.threads) });
-  if (values.json) {
-    process.stdout.write(JSON.stringify(r, null, 2) + "\n");
-  } else {
-    process.stdout.write(`decode, ${r.model}, ${r.threads} threads\n`);
-    process.stdout.write(`  node      ${r.node.decodeTokensPerSecond.toFixed(2)} tok/s (${r.node.tokens} tokens)\n`);
-    process.stdout.write(`  chromium  ${r.chromium.decodeTokensPerSecond.toFixed(2)} tok/s (${r.chromium.tokens} tokens, ${r.chromium.backend}, ${r.chromium.threads} threads, isolated ${r.chromium.crossOriginIsolated})\n`);
-    process.stdout.write(`  chromium / node = ${r.ratio.toFixed(2)}\n`);
-  }
+  process.stdout.write((values.json ? JSON.stringify(r, null, 2) : formatBrowserBench(r)) + "\n");
 }

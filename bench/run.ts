@@ -190,8 +190,17 @@ async function main(): Promise<void> {
   } catch (e) {
     lines.push("", `tokenizer bench unavailable: ${(e as Error).message}`);
   }
+  let browser: unknown;
+  try {
+    const bb = await import("./browser.ts");
+    const r = await bb.benchBrowser({ tokens: 32 });
+    browser = r;
+    lines.push("", bb.formatBrowserBench(r));
+  } catch (e) {
+    lines.push("", `browser bench unavailable: ${(e as Error).message}`);
+  }
   // --json: the same numbers as JSON on stdout instead of the table.
-  if (values.json) process.stdout.write(JSON.stringify({ pp: PP, tg: TG, results, ratios, tokenizer }, null, 2) + "\n");
+  if (values.json) process.stdout.write(JSON.stringify({ pp: PP, tg: TG, results, ratios, tokenizer, browser }, null, 2) + "\n");
   else process.stdout.write(lines.join("\n") + "\n");
 }
 
