@@ -99,6 +99,8 @@ class VocabTrie {
   }
 }
 
+const MASK_CACHE = 32;
+
 const tries = new WeakMap<GrammarVocab, { trie: VocabTrie; eog: number[] }>();
 
 function trieFor(vocab: GrammarVocab) {
@@ -125,7 +127,7 @@ export function createGrammarConstraint(grammar: string | GrammarMatcher, vocab:
   const { trie, eog } = trieFor(vocab);
   let state = matcher.initial;
   let pending = 0;
-  const allowed = new Uint8Array(vocab.vocabSize);
+  const masks = new Map<string, Uint8Array>();
   // DFS work stacks, reused
   let stackNode = new Int32Array(1024);
   let stackState = new Float64Array(1024);
@@ -146,6 +148,47 @@ export function createGrammarConstraint(grammar: string | GrammarMatcher, vocab:
     return { state: s, pending: p };
   }
 
+  function computeAllowed(): Uint8Array {
+    const allowed = new Uint8Array(vocab.vocabSize);
+    if (endAllowed()) for (const id of eog) allowed[id] = 1;
+    let top = 0;
+    const push = (node: number, s: number, p: number) => {
+      if (top === stackNode.length) {
+        const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+          const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        stackNode = grow(stackNode);
+        stackState = grow(stackState);
+        stackPending = grow(stackPending);
+      }
+      stackNode[top] = node;
+      stackState[top] = s;
+      stackPending[top] = p;
+      top++;
+    };
+    push(0, state, pending);
+    while (top > 0) {
+      top--;
+      const node = stackNode[top]!;
+      const s = stackState[top]!;
+      const p = stackPending[top]!;
+      for (let c = trie.firstChild[node]!; c >= 0; c = trie.nextSibling[c]!) {
+        const r = stepUtf8(p, trie.label[c]!);
+        if (!r) continue;
+        let ns = s;
+        if (r.cp >= 0) {
+          ns = matcher.advance(s, r.cp);
+          if (ns === matcher.dead) continue;
+        } else if (!partialFits(matcher, s, r.pending)) continue;
+        for (let t = trie.tokenAt[c]!; t >= 0; t = trie.nextSame[t]!) allowed[t] = 1;
+        if (trie.firstChild[c]! >= 0) push(c, ns, r.pending);
+      }
+    }
+    return allowed;
+  }
+
   const endAllowed = () => pending === 0 && matcher.isAccepting(state);
 
   return {
@@ -158,42 +201,14 @@ export function createGrammarConstraint(grammar: string | GrammarMatcher, vocab:
       return r !== undefined && (r.pending === 0 || partialFits(matcher, r.state, r.pending));
     },
     mask(logits) {
-      allowed.fill(0);
-      if (endAllowed()) for (const id of eog) allowed[id] = 1;
-      let top = 0;
-      const push = (node: number, s: number, p: number) => {
-        if (top === stackNode.length) {
-          const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-            const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-            b.set(a);
-            return b;
-          };
-          stackNode = grow(stackNode);
-          stackState = grow(stackState);
-          stackPending = grow(stackPending);
-        }
-        stackNode[top] = node;
-        stackState[top] = s;
-        stackPending[top] = p;
-        top++;
-      };
-      push(0, state, pending);
-      while (top > 0) {
-        top--;
-        const node = stackNode[top]!;
-        const s = stackState[top]!;
-        const p = stackPending[top]!;
-        for (let c = trie.firstChild[node]!; c >= 0; c = trie.nextSibling[c]!) {
-          const r = stepUtf8(p, trie.label[c]!);
-          if (!r) continue;
-          let ns = s;
-          if (r.cp >= 0) {
-            ns = matcher.advance(s, r.cp);
-            if (ns === matcher.dead) continue;
-          } else if (!partialFits(matcher, s, r.pending)) continue;
-          for (let t = trie.tokenAt[c]!; t >= 0; t = trie.nextSame[t]!) allowed[t] = 1;
-          if (trie.firstChild[c]! >= 0) push(c, ns, r.pending);
-        }
+      // grammar states recur (every character inside a free string leaves the same one), so
+      // the allowed set of a state is computed once and kept for a while
+      const key = `${state}:${pending}`;
+      let allowed = masks.get(key);
+      if (!allowed) {
+        allowed = computeAllowed();
+        if (masks.size >= MASK_CACHE) masks.delete(masks.keys().next().value!);
+        masks.set(key, allowed);
       }
       for (let i = 0; i < logits.length; i++) if (!allowed[i]) logits[i] = -Infinity;
     },
