@@ -126,7 +126,8 @@ export function syntheticSpmVocab(size: number): { tokens: string[]; scores: num
         yield `▁${c1}${c2}`;
       }
     }
-    for (let n = 0; ; n++) yield `▁w${n}`;
+    // From 10 on, so that no word collides with a two-character piece such as "▁w0".
+    for (let n = 10; ; n++) yield `▁w${n}`;
   };
   const it = pieces();
   while (tokens.length < size) {

@@ -12,14 +12,16 @@ export function peer(): Promise<Llama> {
 
 /**
  * Teacher-forced evaluation: feed `tokens` and read llama.cpp's next-token distribution after each
- * position ≥ `from` (temperature 1, no truncation: the raw softmax of its logits).
+ * position ≥ `from` (temperature 1, no truncation: the raw softmax of its logits). By default the
+ * tokens up to `from` go in one batch and the rest one at a time, as in generation; `batch: "all"`
+ * evaluates everything as one batch (perplexity).
  */
 export async function peerProbabilities(
   modelPath: string,
   vocab: number,
   tokens: number[],
   from: number,
-  opts: { kv?: "F16" | "F32"; contextSize?: number } = {},
+  opts: { kv?: "F16" | "F32"; contextSize?: number; batch?: "all" | "generation" } = {},
 ): Promise<Float64Array[]> {
   const l = await peer();
   const model = await l.loadModel({ modelPath });
@@ -33,17 +35,26 @@ export async function peerProbabilities(
     });
     try {
       const seq = ctx.getSequence();
-      const input = tokens.map((t, i) =>
-        i >= from ? ([t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as const) : t,
-      );
-      const out = await seq.controlledEvaluate(input as never);
-      const result: Float64Array[] = [];
-      for (let i = from; i < tokens.length; i++) {
-        const probs = out[i]?.next?.probabilities;
+      const want = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } } as const;
+      const row = (probs: Map<number, number> | undefined, i: number) => {
         if (!probs) throw new Error(`node-llama-cpp returned no probabilities at position ${i}`);
-        const row = new Float64Array(vocab);
-        for (const [tok, p] of probs) row[tok] = p;
-        result.push(row);
+        const r = new Float64Array(vocab);
+        for (const [tok, p] of probs) r[tok] = p;
+        return r;
+      };
+      const result: Float64Array[] = [];
+      if (opts.batch === "all") {
+        const out = await seq.controlledEvaluate(tokens.map((t, i) => (i >= from ? [t, want] : t)) as never);
+        for (let i = from; i < tokens.length; i++) result.push(row(out[i]?.next?.probabilities, i));
+      } else {
+        // As llama.cpp generates: the prompt (up to `from`) in one batch, then one token per step.
+        // Some of its kernels depend on the batch size, so this is the like-for-like comparison.
+        const out = await seq.controlledEvaluate(tokens.slice(0, from + 1).map((t, i) => (i === from ? [t, want] : t)) as never);
+        result.push(row(out[from]?.next?.probabilities, from));
+        for (let i = from + 1; i < tokens.length; i++) {
+          const step = await seq.controlledEvaluate([[tokens[i]!, want]] as never);
+          result.push(row(step[0]?.next?.probabilities, i));
+        }
       }
       return result;
     } finally {

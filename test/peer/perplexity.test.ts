@@ -31,7 +31,7 @@ test("perplexity within 0.5% of the value from llama.cpp's probabilities", async
   for (let c = 0; c < ours.chunks; c++) {
     const chunk = tokens.slice(c * nCtx, (c + 1) * nCtx);
     chunk[0] = 1;
-    const probs = await peerProbabilities(MODEL, 512, chunk.slice(0, nCtx - 1), first, { contextSize: nCtx });
+    const probs = await peerProbabilities(MODEL, 512, chunk.slice(0, nCtx - 1), first, { contextSize: nCtx, batch: "all" });
     for (let j = first; j < nCtx - 1; j++) {
       nll -= Math.log(probs[j - first]![chunk[j + 1]!]!);
       count++;
