@@ -277,3 +277,67 @@ export function mmF16(w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usi
 export function mmBF16(w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   mmFloat(2, w, cols, rows, r0, r1, act, actStride, nTok, out);
 }
+
+// ---- Q5_K × Q8_K: Q4_K plus a fifth bit per value from qh (bit 2j / 2j+1 for chunk j).
+// Quants per row-superblock: qs[128] | qh[32] (160 bytes). Meta as Q4_K (96 bytes).
+// @ts-ignore: decorator
+@inline
+function q5kRow(p: usize, qh: usize, j: i32, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f), b4 = i8x16.splat(0x10);
+  const w0 = v128.load(p), w1 = v128.load(p, 16);
+  const h0 = v128.load(qh), h1 = v128.load(qh, 16);
+  const s0 = 2 * j;
+  const lo0 = v128.or(v128.and(w0, m4), v128.and(i8x16.shl(i8x16.shr_u(h0, s0), 4), b4));
+  const lo1 = v128.or(v128.and(w1, m4), v128.and(i8x16.shl(i8x16.shr_u(h1, s0), 4), b4));
+  const hi0 = v128.or(i8x16.shr_u(w0, 4), v128.and(i8x16.shl(i8x16.shr_u(h0, s0 + 1), 4), b4));
+  const hi1 = v128.or(i8x16.shr_u(w1, 4), v128.and(i8x16.shl(i8x16.shr_u(h1, s0 + 1), 4), b4));
+  const pa = i16x8.add(dotI8U7(x0, lo0), dotI8U7(x1, lo1));
+  const pb = i16x8.add(dotI8U7(x2, hi0), dotI8U7(x3, hi1));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, i16x8.splat(<i16>load<u8>(sc))));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, i16x8.splat(<i16>load<u8>(sc, 1))));
+}
+
+export function mmQ5_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 640;
+    const gm = ws + <usize>g * <usize>nsb * 96;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let acc = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 640);
+        const m = gm + <usize>(s * 96);
+        const xs = a + <usize>(s * 256);
+        let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
+        for (let j = 0; j < 4; j++) {
+          const xa = xs + <usize>(j * 64);
+          const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+          const pj = p + <usize>(j * 32);
+          const sj = m + 32 + <usize>(j * 2);
+          r0 = q5kRow(pj, p + 128, j, sj, x0, x1, x2, x3, r0);
+          r1 = q5kRow(pj + 160, p + 288, j, sj + 8, x0, x1, x2, x3, r1);
+          r2 = q5kRow(pj + 320, p + 448, j, sj + 16, x0, x1, x2, x3, r2);
+          r3 = q5kRow(pj + 480, p + 608, j, sj + 24, x0, x1, x2, x3, r3);
+        }
+        const b16 = bs + <usize>(s * 32);
+        const bs32 = i16x8.narrow_i32x4_s(
+          i32x4.extadd_pairwise_i16x8_s(v128.load(b16)), i32x4.extadd_pairwise_i16x8_s(v128.load(b16, 16)));
+        const mm = m + 64;
+        const m0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm)), bs32);
+        const m1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 8)), bs32);
+        const m2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 16)), bs32);
+        const m3 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 24)), bs32);
+        const dy = f32x4.splat(load<f32>(ad + (s << 2)));
+        const sumi = f32x4.convert_i32x4_s(reduce4(r0, r1, r2, r3));
+        const summ = f32x4.convert_i32x4_s(reduce4(m0, m1, m2, m3));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.mul(v128.load(m), dy), sumi));
+        acc = f32x4.sub(acc, f32x4.mul(f32x4.mul(v128.load(m, 16), dy), summ));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}

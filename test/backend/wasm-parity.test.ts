@@ -41,11 +41,11 @@ function close(a: Float32Array, b: Float32Array, rel: number, what: string, abs 
 }
 
 const TYPES: [GgmlType, number][] = [
-  [GgmlType.Q8_0, 96], [GgmlType.Q4_0, 160], [GgmlType.Q4_K, 512], [GgmlType.Q6_K, 256],
+  [GgmlType.Q8_0, 96], [GgmlType.Q4_0, 160], [GgmlType.Q4_K, 512], [GgmlType.Q5_K, 512], [GgmlType.Q6_K, 256],
   [GgmlType.F32, 37], [GgmlType.F16, 64], [GgmlType.BF16, 40],
   // Types without SIMD kernels yet run the reference dot product inside the wasm backend.
   [GgmlType.Q4_1, 64], [GgmlType.Q5_0, 64], [GgmlType.Q5_1, 64], [GgmlType.Q2_K, 256], [GgmlType.Q3_K, 256],
-  [GgmlType.Q5_K, 256], [GgmlType.IQ4_NL, 64], [GgmlType.IQ4_XS, 256],
+  [GgmlType.IQ4_NL, 64], [GgmlType.IQ4_XS, 256],
 ];
 
 const disposers: Backend[] = [];

@@ -26,6 +26,7 @@ const layouts = new Map<number, Layout>([
   [GgmlType.Q8_0, { kernel: KERNEL.Q8_0, act: ACT.Q8_0, block: 32, blockBytes: 34, qPerGroupBlock: 128, sPerGroupBlock: 16, repack: "repackQ8_0", row: "rowQ8_0" }],
   [GgmlType.Q4_0, { kernel: KERNEL.Q4_0, act: ACT.Q8_0, block: 32, blockBytes: 18, qPerGroupBlock: 64, sPerGroupBlock: 16, repack: "repackQ4_0", row: "rowQ4_0" }],
   [GgmlType.Q4_K, { kernel: KERNEL.Q4_K, act: ACT.Q8_K, block: 256, blockBytes: 144, qPerGroupBlock: 512, sPerGroupBlock: 96, repack: "repackQ4_K", row: "rowQ4_K" }],
+  [GgmlType.Q5_K, { kernel: KERNEL.Q5_K, act: ACT.Q8_K, block: 256, blockBytes: 176, qPerGroupBlock: 640, sPerGroupBlock: 96, repack: "repackQ5_K", row: "rowQ5_K" }],
   [GgmlType.Q6_K, { kernel: KERNEL.Q6_K, act: ACT.Q8_K, block: 256, blockBytes: 210, qPerGroupBlock: 768, sPerGroupBlock: 80, repack: "repackQ6_K", row: "rowQ6_K" }],
   [GgmlType.F32, { kernel: KERNEL.F32, act: ACT.F32, block: 1, blockBytes: 4, qPerGroupBlock: 0, sPerGroupBlock: 0, floatKind: 0 }],
   [GgmlType.F16, { kernel: KERNEL.F16, act: ACT.F16, block: 1, blockBytes: 2, qPerGroupBlock: 0, sPerGroupBlock: 0, floatKind: 1 }],
