@@ -341,3 +341,156 @@ export function mmQ5_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
     }
   }
 }
+
+// ---- Q4_1 / Q5_0 / Q5_1 × Q8_0-area activations (Q8_1's s for the minimum types).
+// Quants per (group, block): nibbles [4][16] | qh u32[4] for Q5 types (80 bytes), 64 for Q4_1.
+// Scales: d f32[4] (Q5_0) or d f32[4] | m f32[4] (Q4_1, Q5_1).
+const F_Q4_1 = 1, F_Q5_0 = 2, F_Q5_1 = 3;
+
+// @ts-ignore: decorator
+@inline
+function highBits(h: u32, hi: bool): v128 {
+  // Byte j of the result is 0x10 when bit (j + 16·hi) of h is set.
+  const v = i32x4.splat(<i32>h);
+  const idx = hi ? i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) : i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const mask = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const b = i8x16.swizzle(v, idx);
+  return v128.and(i8x16.eq(v128.and(b, mask), mask), i8x16.splat(0x10));
+}
+
+// @ts-ignore: decorator
+@inline
+function row32(fam: i32, q: usize, qh: usize, xl: v128, xh: v128): v128 {
+  const m4 = i8x16.splat(0x0f);
+  const w = v128.load(q);
+  let lo = v128.and(w, m4), hi = i8x16.shr_u(w, 4);
+  if (fam != F_Q4_1) {
+    const h = load<u32>(qh);
+    lo = v128.or(lo, highBits(h, false));
+    hi = v128.or(hi, highBits(h, true));
+  }
+  return dotAddI8U7(xh, hi, dotAddI8U7(xl, lo, ZERO));
+}
+
+// @ts-ignore: decorator
+@inline
+function mm32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nb = cols / 32;
+  const qb: usize = fam == F_Q4_1 ? 64 : 80;
+  const sb: usize = fam == F_Q5_0 ? 16 : 32;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * qb;
+    const gs = ws + <usize>g * <usize>nb * sb;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const as = ad + <usize>(4 * nb);
+      const a1 = as + <usize>(4 * nb);
+      let acc = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
+        const p = gq + <usize>b * qb;
+        const s0 = row32(fam, p, p + 64, xl, xh);
+        const s1 = row32(fam, p + 16, p + 68, xl, xh);
+        const s2 = row32(fam, p + 32, p + 72, xl, xh);
+        const s3 = row32(fam, p + 48, p + 76, xl, xh);
+        let tot = reduce4(s0, s1, s2, s3);
+        if (fam == F_Q5_0) tot = i32x4.sub(tot, i32x4.splat(load<i32>(as + (b << 2)) << 4));
+        const sp = gs + <usize>b * sb;
+        const d = f32x4.mul(v128.load(sp), f32x4.splat(load<f32>(ad + (b << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(tot)));
+        if (fam != F_Q5_0) acc = f32x4.add(acc, f32x4.mul(v128.load(sp, 16), f32x4.splat(load<f32>(a1 + (b << 2)))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+export function mmQ4_1(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  mm32(F_Q4_1, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+}
+export function mmQ5_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  mm32(F_Q5_0, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+}
+export function mmQ5_1(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  mm32(F_Q5_1, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+}
+
+// ---- IQ4_NL (Q8_0 activations) and IQ4_XS (Q8_K): nibbles index a signed table (swizzle), so
+// the products run on i16 against the widened activations.
+// @ts-ignore: decorator
+@inline
+function iq4Table(): v128 {
+  return i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+}
+
+// @ts-ignore: decorator
+@inline
+function iq4Row(q: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const tab = iq4Table(), m4 = i8x16.splat(0x0f);
+  const w = v128.load(q);
+  const lo = i8x16.swizzle(tab, v128.and(w, m4)), hi = i8x16.swizzle(tab, i8x16.shr_u(w, 4));
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), x1)),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), x3)));
+}
+
+/** IQ4_NL: quants [4][16] per (group, block), d f32[4]. */
+export function mmIQ4_NL(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nb = cols / 32;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * 64;
+    const gs = ws + <usize>g * <usize>nb * 16;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const a16 = a + <usize>cols;
+      const ad = a + <usize>(3 * cols);
+      let acc = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const xa = a16 + <usize>(b * 64);
+        const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+        const p = gq + <usize>(b * 64);
+        const tot = reduce4(iq4Row(p, x0, x1, x2, x3), iq4Row(p + 16, x0, x1, x2, x3), iq4Row(p + 32, x0, x1, x2, x3), iq4Row(p + 48, x0, x1, x2, x3));
+        const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(tot)));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+/** IQ4_XS: quants [4][128] per (group, superblock); meta 48 bytes: d f32[4] | (ls − 32) i8[4][8]. */
+export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 512;
+    const gm = ws + <usize>g * <usize>nsb * 48;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const a16 = a + <usize>cols;
+      const ad = a + <usize>(3 * cols);
+      let acc = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 512);
+        const m = gm + <usize>(s * 48);
+        let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
+        for (let ib = 0; ib < 8; ib++) {
+          const xa = a16 + <usize>((s * 256 + ib * 32) * 2);
+          const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+          const pq = p + <usize>(ib * 16);
+          const ls = m + 16 + <usize>ib;
+          r0 = i32x4.add(r0, i32x4.mul(iq4Row(pq, x0, x1, x2, x3), i32x4.splat(<i32>load<i8>(ls))));
+          r1 = i32x4.add(r1, i32x4.mul(iq4Row(pq + 128, x0, x1, x2, x3), i32x4.splat(<i32>load<i8>(ls, 8))));
+          r2 = i32x4.add(r2, i32x4.mul(iq4Row(pq + 256, x0, x1, x2, x3), i32x4.splat(<i32>load<i8>(ls, 16))));
+          r3 = i32x4.add(r3, i32x4.mul(iq4Row(pq + 384, x0, x1, x2, x3), i32x4.splat(<i32>load<i8>(ls, 24))));
+        }
+        const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (s << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(reduce4(r0, r1, r2, r3))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}

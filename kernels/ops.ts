@@ -1,6 +1,6 @@
 // Elementwise and attention kernels. Each takes the slice of the work a thread owns.
 
-import { f16ToF32, f32ToF16, hsumF32 } from "./util";
+import { f16ToF32, f32ToF16, f32RoundF16, hsumF32 } from "./util";
 
 /** e^x on 4 lanes (Cephes-style range reduction + degree-6 polynomial, ~1 ulp on [-87, 88]). */
 // @ts-ignore: decorator
@@ -133,8 +133,8 @@ function loadKVs(f16: i32, p: usize, i: i32): f32 {
 }
 
 /**
- * Attention for (token, head) pairs [j0, j1). `scores` is this thread's scratch (≥ max count f32).
- * out may not alias q.
+ * Attention for (token, head) pairs [j0, j1). `scores` is this thread's scratch (≥ max count +
+ * headDim f32). out may alias q (each pair reads its q before writing its output).
  */
 export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, start: usize, count: usize,
   nHeads: i32, nKvHeads: i32, headDim: i32, scale: f32, j0: i32, j1: i32, out: usize, scores: usize): void {
@@ -146,7 +146,13 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     const t = j / nHeads, h = j - t * nHeads;
     const kvh = h / group;
     const st = load<i32>(start + (<usize>t << 2)), cnt = load<i32>(count + (<usize>t << 2));
-    const qp = q + (<usize>j * <usize>headDim << 2);
+    let qp = q + (<usize>j * <usize>headDim << 2);
+    if (f16) {
+      // llama.cpp converts q to f16 for the K·q product with an f16 cache (K's vec_dot_type).
+      const qr = scores + (<usize>cnt << 2);
+      for (let i = 0; i < headDim; i++) store<f32>(qr + (<usize>i << 2), f32RoundF16(load<f32>(qp + (<usize>i << 2))));
+      qp = qr;
+    }
     const op = out + (<usize>j * <usize>headDim << 2);
     let mx: f32 = -Infinity;
     for (let c = 0; c < cnt; c++) {
@@ -176,7 +182,8 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     const inv = <f32>(1.0 / sum);
     for (let i = 0; i < headDim; i++) store<f32>(op + (<usize>i << 2), 0);
     for (c = 0; c < cnt; c++) {
-      const p = load<f32>(scores + (<usize>c << 2)) * inv;
+      let p = load<f32>(scores + (<usize>c << 2)) * inv;
+      if (f16) p = f32RoundF16(p); // and the probabilities to f16 for the V product
       const cell = load<i32>(cells + (<usize>(st + c) << 2));
       const vp = v + (<usize>(cell * kvWidth + kvh * headDim)) * esz;
       const pv = f32x4.splat(p);

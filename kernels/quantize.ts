@@ -1,7 +1,8 @@
 // Activation quantizers: each token row is quantized once per matmul into a per-token area that
 // every thread reads. The formulas follow llama.cpp's x86 CPU path so integer dot products agree.
 //
-// Q8_0 area (n values, nb = n/32):  q8 i8[n] | q16 i16[n] | d f32[nb] | isum i32[nb]
+// Q8_0 area (n values, nb = n/32):  q8 i8[n] | q16 i16[n] | d f32[nb] | isum i32[nb] | s f32[nb]
+//   (s = Q8_1's f16(d·Σq), for Q4_1/Q5_1 weights)
 // Q8_K area (n values, nb = n/256): q8 i8[n] | q16 i16[n] | d f32[nb] | bsum16 i16[n/16]
 // F16 / BF16 areas: f32[n] holding values rounded to that type.
 
@@ -9,7 +10,7 @@ import { f32ToF16, f16ToF32, bf16Round } from "./util";
 
 export function q8AreaBytes(kind: i32, n: i32): i32 {
   let b: i32;
-  if (kind == 0) b = 3 * n + 8 * (n / 32);
+  if (kind == 0) b = 3 * n + 12 * (n / 32);
   else if (kind == 1) b = 3 * n + 4 * (n / 256) + 2 * (n / 16);
   else b = 4 * n;
   return (b + 63) & ~63;
@@ -28,6 +29,7 @@ export function quantQ8_0(x: usize, n: i32, dst: usize): void {
   const q16 = dst + <usize>n;
   const dd = dst + <usize>(3 * n);
   const ss = dd + <usize>(4 * nb);
+  const s1 = ss + <usize>(4 * nb);
   for (let b = 0; b < nb; b++) {
     const xb = x + <usize>(b * 128);
     let m = f32x4.abs(v128.load(xb));
@@ -46,6 +48,7 @@ export function quantQ8_0(x: usize, n: i32, dst: usize): void {
     }
     store<f32>(dd + (b << 2), f16ToF32(f32ToF16(d)));
     store<i32>(ss + (b << 2), sum);
+    store<f32>(s1 + (b << 2), f16ToF32(f32ToF16(d * <f32>sum)));
   }
 }
 

@@ -186,3 +186,113 @@ export function rowFloat(kind: i32, w: usize, cols: i32, R: i32, dst: usize): vo
     store<f32>(dst + (<usize>c << 2), kind == 2 ? reinterpret<f32>(h << 16) : f16ToF32(h));
   }
 }
+
+// ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL / IQ4_XS.
+// blockBytes, offset of d, m (−1: none), qh (−1: none), qs inside a GGUF block.
+// @ts-ignore: decorator
+@inline
+function repack32(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize, bb: i32, om: i32, oh: i32, oq: i32): void {
+  const qb: usize = oh >= 0 ? 80 : 64;
+  const sb: usize = om >= 0 ? 32 : 16;
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let b = 0; b < nb; b++) {
+      const blk = src + <usize>(i * nb + b) * <usize>bb;
+      const gb = <usize>g * <usize>nb + <usize>b;
+      const sp = ds + gb * sb, qp = dq + gb * qb;
+      store<f32>(sp + (<usize>r << 2), f16ToF32(load<u16>(blk)));
+      if (om >= 0) store<f32>(sp + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk + <usize>om)));
+      memory.copy(qp + <usize>(r * 16), blk + <usize>oq, 16);
+      if (oh >= 0) memory.copy(qp + 64 + <usize>(r * 4), blk + <usize>oh, 4);
+    }
+  }
+}
+
+export function repackQ4_1(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void { repack32(src, n, row0, nb, dq, ds, 20, 2, -1, 4); }
+export function repackQ5_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void { repack32(src, n, row0, nb, dq, ds, 22, -1, 2, 6); }
+export function repackQ5_1(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void { repack32(src, n, row0, nb, dq, ds, 24, 2, 4, 8); }
+export function repackIQ4_NL(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void { repack32(src, n, row0, nb, dq, ds, 18, -1, -1, 2); }
+
+// @ts-ignore: decorator
+@inline
+function row32(dq: usize, ds: usize, nb: i32, R: i32, dst: usize, fam: i32): void {
+  // fam: 1 Q4_1, 2 Q5_0, 3 Q5_1, 4 IQ4_NL
+  const g = R >> 2, r = R & 3;
+  const qb: usize = fam == 2 || fam == 3 ? 80 : 64;
+  const sb: usize = fam == 1 || fam == 3 ? 32 : 16;
+  for (let b = 0; b < nb; b++) {
+    const gb = <usize>g * <usize>nb + <usize>b;
+    const sp = ds + gb * sb, qp = dq + gb * qb;
+    const d = load<f32>(sp + (<usize>r << 2));
+    const m: f32 = sb == 32 ? load<f32>(sp + 16 + (<usize>r << 2)) : 0;
+    const h: u32 = qb == 80 ? load<u32>(qp + 64 + <usize>(r * 4)) : 0;
+    for (let j = 0; j < 16; j++) {
+      const v = <i32>load<u8>(qp + <usize>(r * 16 + j));
+      let q0 = v & 15, q1 = v >> 4;
+      const o0 = dst + <usize>((b * 32 + j) << 2), o1 = dst + <usize>((b * 32 + j + 16) << 2);
+      if (fam == 4) {
+        store<f32>(o0, d * <f32>iq4v(q0));
+        store<f32>(o1, d * <f32>iq4v(q1));
+        continue;
+      }
+      if (qb == 80) {
+        q0 |= <i32>((h >> <u32>j) << 4) & 0x10;
+        q1 |= <i32>(h >> <u32>(j + 12)) & 0x10;
+      }
+      if (fam == 2) {
+        store<f32>(o0, d * <f32>(q0 - 16));
+        store<f32>(o1, d * <f32>(q1 - 16));
+      } else {
+        store<f32>(o0, <f32>q0 * d + m);
+        store<f32>(o1, <f32>q1 * d + m);
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function iq4v(i: i32): i32 {
+  return i8x16.extract_lane_s(i8x16.swizzle(i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113), i8x16.splat(<i8>i)), 0);
+}
+
+export function rowQ4_1(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void { row32(dq, ds, nb, R, dst, 1); }
+export function rowQ5_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void { row32(dq, ds, nb, R, dst, 2); }
+export function rowQ5_1(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void { row32(dq, ds, nb, R, dst, 3); }
+export function rowIQ4_NL(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void { row32(dq, ds, nb, R, dst, 4); }
+
+export function repackIQ4_XS(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let s = 0; s < nsb; s++) {
+      const blk = src + <usize>(i * nsb + s) * 136;
+      const gs = <usize>g * <usize>nsb + <usize>s;
+      const m = ds + gs * 48;
+      store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk)));
+      const sh = <i32>load<u16>(blk, 2);
+      for (let ib = 0; ib < 8; ib++) {
+        const ls = ((<i32>load<u8>(blk + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 0xf) | (((sh >> (2 * ib)) & 3) << 4);
+        store<i8>(m + 16 + <usize>(r * 8 + ib), <i8>(ls - 32));
+      }
+      memory.copy(dq + gs * 512 + <usize>(r * 128), blk + 8, 128);
+    }
+  }
+}
+
+export function rowIQ4_XS(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let s = 0; s < nsb; s++) {
+    const gs = <usize>g * <usize>nsb + <usize>s;
+    const m = ds + gs * 48;
+    const d = load<f32>(m + (<usize>r << 2));
+    const q = dq + gs * 512 + <usize>(r * 128);
+    for (let ib = 0; ib < 8; ib++) {
+      const dl = d * <f32>load<i8>(m + 16 + <usize>(r * 8 + ib));
+      for (let j = 0; j < 16; j++) {
+        const v = <i32>load<u8>(q + <usize>(ib * 16 + j));
+        store<f32>(dst + <usize>((s * 256 + ib * 32 + j) << 2), dl * <f32>iq4v(v & 15));
+        store<f32>(dst + <usize>((s * 256 + ib * 32 + j + 16) << 2), dl * <f32>iq4v(v >> 4));
+      }
+    }
+  }
+}

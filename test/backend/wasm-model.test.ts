@@ -1,4 +1,4 @@
-// The whole model on the wasm backend: stories260K (F32) and its llama.cpp-quantized Q8_0 mix
+// The whole model on the wasm backend: stories260K (F32) and its llama.cpp-quantized variants
 // produce exactly the greedy tokens of the references, with 1 and 2 threads.
 
 import { test } from "node:test";
@@ -34,9 +34,10 @@ for (const threads of [1, 2]) {
     }
   });
 
-  test(`stories260K Q8_0 mix: llama.cpp's greedy tokens on the wasm backend (threads=${threads})`, async () => {
-    const v = quantExpected.variants.find((x: { file: string }) => x.file.includes("q8_0"));
-    const want = untilEog(v.llamacpp_greedy_generated_tokens);
-    assert.deepEqual(await greedy(new URL(v.file, FIX).pathname, v.prompt_tokens, want.length, threads, "f16"), want);
+  test(`stories260K F16 / Q5_0 / Q5_1 / Q8_0 mixes: llama.cpp's greedy tokens on the wasm backend (threads=${threads})`, async () => {
+    for (const v of quantExpected.variants) {
+      const want = untilEog(v.llamacpp_greedy_generated_tokens);
+      assert.deepEqual(await greedy(new URL(v.file, FIX).pathname, v.prompt_tokens, want.length, threads, "f16"), want, v.file);
+    }
   });
 }

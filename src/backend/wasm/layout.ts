@@ -26,6 +26,11 @@ const layouts = new Map<number, Layout>([
   [GgmlType.Q8_0, { kernel: KERNEL.Q8_0, act: ACT.Q8_0, block: 32, blockBytes: 34, qPerGroupBlock: 128, sPerGroupBlock: 16, repack: "repackQ8_0", row: "rowQ8_0" }],
   [GgmlType.Q4_0, { kernel: KERNEL.Q4_0, act: ACT.Q8_0, block: 32, blockBytes: 18, qPerGroupBlock: 64, sPerGroupBlock: 16, repack: "repackQ4_0", row: "rowQ4_0" }],
   [GgmlType.Q4_K, { kernel: KERNEL.Q4_K, act: ACT.Q8_K, block: 256, blockBytes: 144, qPerGroupBlock: 512, sPerGroupBlock: 96, repack: "repackQ4_K", row: "rowQ4_K" }],
+  [GgmlType.Q4_1, { kernel: KERNEL.Q4_1, act: ACT.Q8_0, block: 32, blockBytes: 20, qPerGroupBlock: 64, sPerGroupBlock: 32, repack: "repackQ4_1", row: "rowQ4_1" }],
+  [GgmlType.Q5_0, { kernel: KERNEL.Q5_0, act: ACT.Q8_0, block: 32, blockBytes: 22, qPerGroupBlock: 80, sPerGroupBlock: 16, repack: "repackQ5_0", row: "rowQ5_0" }],
+  [GgmlType.Q5_1, { kernel: KERNEL.Q5_1, act: ACT.Q8_0, block: 32, blockBytes: 24, qPerGroupBlock: 80, sPerGroupBlock: 32, repack: "repackQ5_1", row: "rowQ5_1" }],
+  [GgmlType.IQ4_NL, { kernel: KERNEL.IQ4_NL, act: ACT.Q8_0, block: 32, blockBytes: 18, qPerGroupBlock: 64, sPerGroupBlock: 16, repack: "repackIQ4_NL", row: "rowIQ4_NL" }],
+  [GgmlType.IQ4_XS, { kernel: KERNEL.IQ4_XS, act: ACT.Q8_K, block: 256, blockBytes: 136, qPerGroupBlock: 512, sPerGroupBlock: 48, repack: "repackIQ4_XS", row: "rowIQ4_XS" }],
   [GgmlType.Q5_K, { kernel: KERNEL.Q5_K, act: ACT.Q8_K, block: 256, blockBytes: 176, qPerGroupBlock: 640, sPerGroupBlock: 96, repack: "repackQ5_K", row: "rowQ5_K" }],
   [GgmlType.Q6_K, { kernel: KERNEL.Q6_K, act: ACT.Q8_K, block: 256, blockBytes: 210, qPerGroupBlock: 768, sPerGroupBlock: 80, repack: "repackQ6_K", row: "rowQ6_K" }],
   [GgmlType.F32, { kernel: KERNEL.F32, act: ACT.F32, block: 1, blockBytes: 4, qPerGroupBlock: 0, sPerGroupBlock: 0, floatKind: 0 }],
@@ -40,7 +45,7 @@ export function layoutOf(type: number): Layout | undefined {
 /** Bytes of one token's quantized activations (mirrors kernels/quantize.ts q8AreaBytes). */
 export function actStride(act: number, n: number): number {
   let b: number;
-  if (act === ACT.Q8_0) b = 3 * n + 8 * (n / 32);
+  if (act === ACT.Q8_0) b = 3 * n + 12 * (n / 32);
   else if (act === ACT.Q8_K) b = 3 * n + 4 * (n / 256) + 2 * (n / 16);
   else b = 4 * n;
   return Math.ceil(b / 64) * 64;
