@@ -7,6 +7,14 @@ import { reduce4, reduce4f, storeLanes, dotI8U7, dotAddI8U7, f16ToF32 } from "./
 
 const ZERO = i32x4.splat(0);
 
+/** High nibbles of 16 bytes. x64 has no byte shifts (V8 emulates i8x16.shr_u with several
+ * instructions), so shift 16-bit lanes and mask off what crossed from the neighbouring byte. */
+// @ts-ignore: decorator
+@inline
+function hiNib(w: v128): v128 {
+  return v128.and(i16x8.shr_u(w, 4), i8x16.splat(0x0f));
+}
+
 // ---- Q8_0 × Q8_0: i8 weights widened to i16 against activations widened once per op.
 export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
@@ -64,13 +72,13 @@ export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
         const p = gq + <usize>(b * 64);
         let w = v128.load(p);
-        const s0 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s0 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
         w = v128.load(p, 16);
-        const s1 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s1 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
         w = v128.load(p, 32);
-        const s2 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s2 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
         w = v128.load(p, 48);
-        const s3 = dotAddI8U7(xh, i8x16.shr_u(w, 4), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s3 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
         const tot = i32x4.sub(reduce4(s0, s1, s2, s3), i32x4.splat(load<i32>(as + (b << 2)) << 3));
         const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
         acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(tot)));
@@ -88,7 +96,7 @@ function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc
   const m4 = i8x16.splat(0x0f);
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
-  const pb = i16x8.add(dotI8U7(x2, i8x16.shr_u(w0, 4)), dotI8U7(x3, i8x16.shr_u(w1, 4)));
+  const pb = i16x8.add(dotI8U7(x2, hiNib(w0)), dotI8U7(x3, hiNib(w1)));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, i16x8.splat(<i16>load<u8>(sc))));
   return i32x4.add(acc, i32x4.dot_i16x8_s(pb, i16x8.splat(<i16>load<u8>(sc, 1))));
 }
@@ -146,10 +154,10 @@ export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
   const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
   const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
-  const q1 = v128.or(v128.and(l0, m4), v128.and(i8x16.shl(h, 4), m30));
-  const q2 = v128.or(v128.and(l1, m4), v128.and(i8x16.shl(h, 2), m30));
-  const q3 = v128.or(i8x16.shr_u(l0, 4), v128.and(h, m30));
-  const q4 = v128.or(i8x16.shr_u(l1, 4), v128.and(i8x16.shr_u(h, 2), m30));
+  const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
+  const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
+  const q3 = v128.or(hiNib(l0), v128.and(h, m30));
+  const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), i16x8.splat(<i16>load<i8>(sc))));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), i16x8.splat(<i16>load<i8>(sc, 2))));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), i16x8.splat(<i16>load<i8>(sc, 4))));
@@ -287,10 +295,10 @@ function q5kRow(p: usize, qh: usize, j: i32, sc: usize, x0: v128, x1: v128, x2: 
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const h0 = v128.load(qh), h1 = v128.load(qh, 16);
   const s0 = 2 * j;
-  const lo0 = v128.or(v128.and(w0, m4), v128.and(i8x16.shl(i8x16.shr_u(h0, s0), 4), b4));
-  const lo1 = v128.or(v128.and(w1, m4), v128.and(i8x16.shl(i8x16.shr_u(h1, s0), 4), b4));
-  const hi0 = v128.or(i8x16.shr_u(w0, 4), v128.and(i8x16.shl(i8x16.shr_u(h0, s0 + 1), 4), b4));
-  const hi1 = v128.or(i8x16.shr_u(w1, 4), v128.and(i8x16.shl(i8x16.shr_u(h1, s0 + 1), 4), b4));
+  const lo0 = v128.or(v128.and(w0, m4), v128.and(i16x8.shl(i16x8.shr_u(h0, s0), 4), b4));
+  const lo1 = v128.or(v128.and(w1, m4), v128.and(i16x8.shl(i16x8.shr_u(h1, s0), 4), b4));
+  const hi0 = v128.or(hiNib(w0), v128.and(i16x8.shl(i16x8.shr_u(h0, s0 + 1), 4), b4));
+  const hi1 = v128.or(hiNib(w1), v128.and(i16x8.shl(i16x8.shr_u(h1, s0 + 1), 4), b4));
   const pa = i16x8.add(dotI8U7(x0, lo0), dotI8U7(x1, lo1));
   const pb = i16x8.add(dotI8U7(x2, hi0), dotI8U7(x3, hi1));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, i16x8.splat(<i16>load<u8>(sc))));
@@ -363,7 +371,7 @@ function highBits(h: u32, hi: bool): v128 {
 function row32(fam: i32, q: usize, qh: usize, xl: v128, xh: v128): v128 {
   const m4 = i8x16.splat(0x0f);
   const w = v128.load(q);
-  let lo = v128.and(w, m4), hi = i8x16.shr_u(w, 4);
+  let lo = v128.and(w, m4), hi = hiNib(w);
   if (fam != F_Q4_1) {
     const h = load<u32>(qh);
     lo = v128.or(lo, highBits(h, false));
@@ -430,7 +438,7 @@ function iq4Table(): v128 {
 function iq4Row(q: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const tab = iq4Table(), m4 = i8x16.splat(0x0f);
   const w = v128.load(q);
-  const lo = i8x16.swizzle(tab, v128.and(w, m4)), hi = i8x16.swizzle(tab, i8x16.shr_u(w, 4));
+  const lo = i8x16.swizzle(tab, v128.and(w, m4)), hi = i8x16.swizzle(tab, hiNib(w));
   return i32x4.add(
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), x1)),
     i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), x3)));
