@@ -14,6 +14,9 @@ interface RunFlags extends ModelFlags, SamplingFlags {
   bos: boolean;
   special: boolean;
   json: boolean;
+  grammar?: string;
+  grammarFile?: string;
+  jsonSchema?: string;
 }
 
 export function register(program: Command): void {
@@ -25,15 +28,33 @@ export function register(program: Command): void {
     .option("-n, --n-predict <n>", "tokens to generate", intArg("--n-predict"), 128)
     .option("--no-bos", "do not add BOS even if the vocabulary asks for it")
     .option("--special", "parse special-token text in the prompt", false)
-    .option("--json", "print one JSON object with tokens, text and timings", false);
+    .option("--json", "print one JSON object with tokens, text and timings", false)
+    .option("--grammar <gbnf>", "constrain the output with a GBNF grammar")
+    .option("--grammar-file <path>", "read the GBNF grammar from a file")
+    .option("-j, --json-schema <schema>", "constrain the output to JSON valid under this JSON Schema ('{}' for any object)");
   addModelOptions(cmd);
   addSamplingOptions(cmd);
-  cmd.addHelpText("after", `\nExample:\n  llamats run -m models/stories260K.gguf -p "Once upon a time" -n 64 --temp 0\n`);
+  cmd.addHelpText(
+    "after",
+    `\nExamples:\n  llamats run -m models/stories260K.gguf -p "Once upon a time" -n 64 --temp 0\n` +
+      `  llamats run -m model.gguf -p "A person as JSON:" -j '{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}'\n`,
+  );
   cmd.action(async (flags: RunFlags) => {
     if (flags.prompt === undefined && flags.file === undefined) throw new UserError("give a prompt with -p TEXT or -f FILE");
     const prompt = flags.prompt ?? (await readFile(flags.file!, "utf8").catch(() => {
       throw new UserError(`cannot read prompt file ${flags.file}`);
     }));
+    const grammar = flags.grammar ?? (flags.grammarFile === undefined ? undefined : await readFile(flags.grammarFile, "utf8").catch(() => {
+      throw new UserError(`cannot read grammar file ${flags.grammarFile}`);
+    }));
+    let jsonSchema: unknown;
+    if (flags.jsonSchema !== undefined) {
+      try {
+        jsonSchema = JSON.parse(flags.jsonSchema);
+      } catch {
+        throw new UserError("--json-schema is not valid JSON");
+      }
+    }
     const model = await loadModel(flags.model, {
       contextSize: flags.ctxSize,
       threads: flags.threads,
@@ -51,6 +72,8 @@ export function register(program: Command): void {
         maxTokens: flags.nPredict,
         addSpecial: flags.bos,
         parseSpecial: flags.special,
+        grammar,
+        jsonSchema,
         signal: ac.signal,
       });
       let text = "";

@@ -4,6 +4,8 @@
 import { UserError } from "../errors.ts";
 import { createSampler, type SamplerParams } from "../sample/sampler.ts";
 import { StopStringMatcher } from "../sample/stop.ts";
+import { createGrammarConstraint } from "../sample/grammar/constraint.ts";
+import { jsonSchemaToGbnf } from "../sample/grammar/json-schema.ts";
 import type { Session } from "./session.ts";
 
 export interface GenerateOptions extends SamplerParams {
@@ -19,6 +21,10 @@ export interface GenerateOptions extends SamplerParams {
   readonly parseSpecial?: boolean;
   /** When the prompt does not fit, keep its end instead of failing (default false). */
   readonly truncatePrompt?: boolean;
+  /** Constrain the output to a GBNF grammar (llama.cpp's grammar syntax). */
+  readonly grammar?: string;
+  /** Constrain the output to JSON valid under this JSON Schema (`{}` for any JSON object). */
+  readonly jsonSchema?: unknown;
 }
 
 export interface GenerationChunk {
@@ -91,7 +97,9 @@ async function* run(session: Session, prompt: string | ArrayLike<number>, opts: 
   stats.reusedTokens = first.reused;
   stats.promptMs = performance.now() - t0;
 
-  const sampler = createSampler(opts);
+  const gbnf = opts.grammar ?? (opts.jsonSchema !== undefined ? jsonSchemaToGbnf(opts.jsonSchema) : undefined);
+  const constraint = opts.constraint ?? (gbnf !== undefined ? createGrammarConstraint(gbnf, tok) : undefined);
+  const sampler = createSampler({ ...opts, constraint });
   const decoder = tok.createStreamDecoder();
   const stop = new StopStringMatcher(opts.stop ?? []);
   const history = [...tokens];
