@@ -3,12 +3,13 @@
 // `task(desc, tid, nth)` runs thread tid's share of it. The TS side (src/backend/wasm/) owns all
 // memory: this module has no static data and allocates nothing.
 
-import { mmQ8_0, mmQ4_0, mmQ4_K, mmQ5_K, mmQ6_K, mmF32, mmF16, mmBF16, mmQ4_1, mmQ5_0, mmQ5_1, mmIQ4_NL, mmIQ4_XS } from "./matmul";
+import { mmQ8_0, mmQ4_0, mmQ4_K, mmQ5_K, mmQ6_K, mmF32, mmF16, mmBF16, mmQ4_1, mmQ5_0, mmQ5_1, mmIQ4_NL, mmIQ4_XS, mmQ2_K, mmQ3_K } from "./matmul";
 import { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes } from "./quantize";
 import { siluMul, add, addBias, rmsNorm, rope, setRows, attention } from "./ops";
 
 export { repackQ8_0, repackQ4_0, repackQ4_K, repackQ5_K, repackQ6_K, rowQ8_0, rowQ4_0, rowQ4_K, rowQ5_K, rowQ6_K, rowFloat,
-  repackQ4_1, repackQ5_0, repackQ5_1, repackIQ4_NL, repackIQ4_XS, rowQ4_1, rowQ5_0, rowQ5_1, rowIQ4_NL, rowIQ4_XS } from "./repack";
+  repackQ4_1, repackQ5_0, repackQ5_1, repackIQ4_NL, repackIQ4_XS, rowQ4_1, rowQ5_0, rowQ5_1, rowIQ4_NL, rowIQ4_XS,
+  repackQ2_K, repackQ3_K, rowQ2_K, rowQ3_K } from "./repack";
 export { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes };
 
 // Op codes, mirrored in src/backend/wasm/abi.ts.
@@ -17,7 +18,7 @@ const OP_MATMUL = 1, OP_QUANT = 2, OP_ATTN = 3, OP_SILU = 4, OP_ADD = 5, OP_RMSN
 
 // Matmul kernel kinds (abi.ts KERNEL_*).
 const K_Q8_0 = 1, K_Q4_0 = 2, K_Q4_K = 3, K_Q6_K = 4, K_F32 = 5, K_F16 = 6, K_BF16 = 7, K_Q5_K = 8,
-  K_Q4_1 = 9, K_Q5_0 = 10, K_Q5_1 = 11, K_IQ4_NL = 12, K_IQ4_XS = 13;
+  K_Q4_1 = 9, K_Q5_0 = 10, K_Q5_1 = 11, K_IQ4_NL = 12, K_IQ4_XS = 13, K_Q2_K = 14, K_Q3_K = 15;
 
 // @ts-ignore: decorator
 @inline
@@ -72,6 +73,8 @@ function run(op: i32, d: usize, tid: i32, u0: i32, u1: i32): void {
     else if (kind == K_Q5_1) mmQ5_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
     else if (kind == K_IQ4_NL) mmIQ4_NL(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
     else if (kind == K_IQ4_XS) mmIQ4_XS(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
+    else if (kind == K_Q2_K) mmQ2_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
+    else if (kind == K_Q3_K) mmQ3_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
     else {
       const r0 = u0 * 4, r1 = min<i32>(rows, u1 * 4);
       if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out);

@@ -502,3 +502,114 @@ export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1
     }
   }
 }
+
+// ---- Q2_K × Q8_K: 2-bit quants (0..3) per 16-value sub-block with a 4-bit scale and min.
+// Quants per row-superblock: qs[64] (GGUF order). Meta, 96 bytes: d f32[4] | dmin f32[4] | scales u8[4][16] (sc | m << 4).
+// @ts-ignore: decorator
+@inline
+function q2kRow(q: usize, sc: usize, xs: usize, acc: v128): v128 {
+  const m3 = i8x16.splat(3);
+  for (let n = 0; n < 2; n++) {
+    const w0 = v128.load(q + <usize>(n * 32)), w1 = v128.load(q + <usize>(n * 32), 16);
+    for (let j = 0; j < 4; j++) {
+      const x = xs + <usize>(n * 128 + j * 32);
+      const s = sc + <usize>(n * 8 + j * 2);
+      const q0 = v128.and(i16x8.shr_u(w0, 2 * j), m3), q1 = v128.and(i16x8.shr_u(w1, 2 * j), m3);
+      acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q0), i16x8.splat(<i16>(load<u8>(s) & 15))));
+      acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 16), q1), i16x8.splat(<i16>(load<u8>(s, 1) & 15))));
+    }
+  }
+  return acc;
+}
+
+// @ts-ignore: decorator
+@inline
+function q2kMins(sc: usize, b0: v128, b1: v128): v128 {
+  const s = v128.load(sc);
+  const lo = i16x8.shr_u(i16x8.extend_low_i8x16_u(s), 4), hi = i16x8.shr_u(i16x8.extend_high_i8x16_u(s), 4);
+  return i32x4.add(i32x4.dot_i16x8_s(lo, b0), i32x4.dot_i16x8_s(hi, b1));
+}
+
+export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 256;
+    const gm = ws + <usize>g * <usize>nsb * 96;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let acc = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 256);
+        const m = gm + <usize>(s * 96);
+        const xs = a + <usize>(s * 256);
+        const r0 = q2kRow(p, m + 32, xs, ZERO);
+        const r1 = q2kRow(p + 64, m + 48, xs, ZERO);
+        const r2 = q2kRow(p + 128, m + 64, xs, ZERO);
+        const r3 = q2kRow(p + 192, m + 80, xs, ZERO);
+        const b16 = bs + <usize>(s * 32);
+        const b0 = v128.load(b16), b1 = v128.load(b16, 16);
+        const summ = f32x4.convert_i32x4_s(reduce4(q2kMins(m + 32, b0, b1), q2kMins(m + 48, b0, b1), q2kMins(m + 64, b0, b1), q2kMins(m + 80, b0, b1)));
+        const dy = f32x4.splat(load<f32>(ad + (s << 2)));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.mul(v128.load(m), dy), f32x4.convert_i32x4_s(reduce4(r0, r1, r2, r3))));
+        acc = f32x4.sub(acc, f32x4.mul(f32x4.mul(v128.load(m, 16), dy), summ));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}
+
+// ---- Q3_K × Q8_K: value = (2 low bits | high bit << 2) − 4, signed 6-bit scale per 16 values.
+// Quants per row-superblock: qs[64] | hmask[32] (96 bytes). Meta, 80 bytes: d f32[4] | (scale − 32) i8[4][16].
+// @ts-ignore: decorator
+@inline
+function q3kRow(q: usize, sc: usize, xs: usize, acc: v128): v128 {
+  const m3 = i8x16.splat(3), b2 = i8x16.splat(4);
+  const h0 = v128.load(q, 64), h1 = v128.load(q, 80);
+  for (let n = 0; n < 2; n++) {
+    const w0 = v128.load(q + <usize>(n * 32)), w1 = v128.load(q + <usize>(n * 32), 16);
+    for (let j = 0; j < 4; j++) {
+      const x = xs + <usize>(n * 128 + j * 32);
+      const s = sc + <usize>(n * 8 + j * 2);
+      const hb = n * 4 + j;
+      // high bit hb of hmask moved to bit 2 (16-bit shifts; the mask drops what crossed bytes)
+      const u0 = v128.or(v128.and(i16x8.shr_u(w0, 2 * j), m3), v128.and(hb >= 2 ? i16x8.shr_u(h0, hb - 2) : i16x8.shl(h0, 2 - hb), b2));
+      const u1 = v128.or(v128.and(i16x8.shr_u(w1, 2 * j), m3), v128.and(hb >= 2 ? i16x8.shr_u(h1, hb - 2) : i16x8.shl(h1, 2 - hb), b2));
+      acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), u0), i16x8.splat(<i16>load<i8>(s))));
+      acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 16), u1), i16x8.splat(<i16>load<i8>(s, 1))));
+    }
+  }
+  return acc;
+}
+
+export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 384;
+    const gm = ws + <usize>g * <usize>nsb * 80;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let acc = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 384);
+        const m = gm + <usize>(s * 80);
+        const xs = a + <usize>(s * 256);
+        const b16 = bs + <usize>(s * 32);
+        const b0 = v128.load(b16), b1 = v128.load(b16, 16);
+        // −4·Σ sc·bsum16 removes the offset of the unsigned form.
+        const r0 = q3kRow(p, m + 16, xs, i32x4.mul(q6kBias(m + 16, b0, b1), i32x4.splat(-4)));
+        const r1 = q3kRow(p + 96, m + 32, xs, i32x4.mul(q6kBias(m + 32, b0, b1), i32x4.splat(-4)));
+        const r2 = q3kRow(p + 192, m + 48, xs, i32x4.mul(q6kBias(m + 48, b0, b1), i32x4.splat(-4)));
+        const r3 = q3kRow(p + 288, m + 64, xs, i32x4.mul(q6kBias(m + 64, b0, b1), i32x4.splat(-4)));
+        const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (s << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(reduce4(r0, r1, r2, r3))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
+}

@@ -296,3 +296,93 @@ export function rowIQ4_XS(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): v
     }
   }
 }
+
+// ---- Q2_K: scales[16] | qs[64] | d f16 | dmin f16 (84 bytes).
+export function repackQ2_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let s = 0; s < nsb; s++) {
+      const blk = src + <usize>(i * nsb + s) * 84;
+      const gs = <usize>g * <usize>nsb + <usize>s;
+      const m = ds + gs * 96;
+      store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk, 80)));
+      store<f32>(m + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk, 82)));
+      memory.copy(m + 32 + <usize>(r * 16), blk, 16);
+      memory.copy(dq + gs * 256 + <usize>(r * 64), blk + 16, 64);
+    }
+  }
+}
+
+export function rowQ2_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let s = 0; s < nsb; s++) {
+    const gs = <usize>g * <usize>nsb + <usize>s;
+    const m = ds + gs * 96;
+    const d = load<f32>(m + (<usize>r << 2)), dmin = load<f32>(m + 16 + (<usize>r << 2));
+    const sc = m + 32 + <usize>(r * 16), q = dq + gs * 256 + <usize>(r * 64);
+    for (let n = 0; n < 2; n++) {
+      for (let j = 0; j < 4; j++) {
+        for (let h = 0; h < 2; h++) {
+          const b = <i32>load<u8>(sc + <usize>(n * 8 + j * 2 + h));
+          const dl = d * <f32>(b & 15), ml = dmin * <f32>(b >> 4);
+          for (let l = 0; l < 16; l++) {
+            const v = (<i32>load<u8>(q + <usize>(n * 32 + h * 16 + l)) >> (2 * j)) & 3;
+            store<f32>(dst + <usize>((s * 256 + n * 128 + j * 32 + h * 16 + l) << 2), dl * <f32>v - ml);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- Q3_K: hmask[32] | qs[64] | scales[12] | d f16 (110 bytes).
+export function repackQ3_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, ds: usize): void {
+  for (let i = 0; i < n; i++) {
+    const R = row0 + i, g = R >> 2, r = R & 3;
+    for (let s = 0; s < nsb; s++) {
+      const blk = src + <usize>(i * nsb + s) * 110;
+      const gs = <usize>g * <usize>nsb + <usize>s;
+      const m = ds + gs * 80;
+      store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk, 108)));
+      const a0 = load<u32>(blk, 96), a1 = load<u32>(blk, 100), tmp = load<u32>(blk, 104);
+      const k1: u32 = 0x03030303, k2: u32 = 0x0f0f0f0f;
+      const s2 = ((a0 >> 4) & k2) | (((tmp >> 4) & k1) << 4);
+      const s3 = ((a1 >> 4) & k2) | (((tmp >> 6) & k1) << 4);
+      const s0 = (a0 & k2) | ((tmp & k1) << 4);
+      const s1 = (a1 & k2) | (((tmp >> 2) & k1) << 4);
+      const o = m + 16 + <usize>(r * 16);
+      for (let k = 0; k < 4; k++) {
+        store<i8>(o + <usize>k, <i8>(<i32>((s0 >> (8 * k)) & 0xff) - 32));
+        store<i8>(o + 4 + <usize>k, <i8>(<i32>((s1 >> (8 * k)) & 0xff) - 32));
+        store<i8>(o + 8 + <usize>k, <i8>(<i32>((s2 >> (8 * k)) & 0xff) - 32));
+        store<i8>(o + 12 + <usize>k, <i8>(<i32>((s3 >> (8 * k)) & 0xff) - 32));
+      }
+      const qd = dq + gs * 384 + <usize>(r * 96);
+      memory.copy(qd, blk + 32, 64);
+      memory.copy(qd + 64, blk, 32);
+    }
+  }
+}
+
+export function rowQ3_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): void {
+  const g = R >> 2, r = R & 3;
+  for (let s = 0; s < nsb; s++) {
+    const gs = <usize>g * <usize>nsb + <usize>s;
+    const m = ds + gs * 80;
+    const d = load<f32>(m + (<usize>r << 2));
+    const sc = m + 16 + <usize>(r * 16), q = dq + gs * 384 + <usize>(r * 96), hm = q + 64;
+    for (let n = 0; n < 2; n++) {
+      for (let j = 0; j < 4; j++) {
+        const bit = n * 4 + j;
+        for (let h = 0; h < 2; h++) {
+          const dl = d * <f32>load<i8>(sc + <usize>(n * 8 + j * 2 + h));
+          for (let l = 0; l < 16; l++) {
+            const e = h * 16 + l;
+            const v = ((<i32>load<u8>(q + <usize>(n * 32 + e)) >> (2 * j)) & 3) - (((<i32>load<u8>(hm + <usize>e) >> bit) & 1) ? 0 : 4);
+            store<f32>(dst + <usize>((s * 256 + n * 128 + j * 32 + e) << 2), dl * <f32>v);
+          }
+        }
+      }
+    }
+  }
+}

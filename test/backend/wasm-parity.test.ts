@@ -44,8 +44,7 @@ const TYPES: [GgmlType, number][] = [
   [GgmlType.Q8_0, 96], [GgmlType.Q4_0, 160], [GgmlType.Q4_K, 512], [GgmlType.Q5_K, 512], [GgmlType.Q6_K, 256],
   [GgmlType.F32, 37], [GgmlType.F16, 64], [GgmlType.BF16, 40],
   [GgmlType.Q4_1, 64], [GgmlType.Q5_0, 96], [GgmlType.Q5_1, 64], [GgmlType.IQ4_NL, 96], [GgmlType.IQ4_XS, 512],
-  // Types without SIMD kernels yet run the reference dot product inside the wasm backend.
-  [GgmlType.Q2_K, 256], [GgmlType.Q3_K, 256],
+  [GgmlType.Q2_K, 512], [GgmlType.Q3_K, 256],
 ];
 
 const disposers: Backend[] = [];

@@ -14,8 +14,7 @@ import type { Layout } from "./layout.ts";
 import { Pool } from "./pool.ts";
 import type { WasmHost } from "./pool.ts";
 import { instantiateKernels } from "./worker.ts";
-import { dequantizeRow } from "../../format/quant.ts";
-import { activationBytes, quantizeActivation, vecDot, vecDotType } from "../ref/vecdot.ts";
+
 
 export type { WasmHost } from "./pool.ts";
 
@@ -50,12 +49,11 @@ class WasmWeight implements Weight {
   readonly type: GgmlType;
   readonly cols: number;
   readonly rows: number;
-  /** Undefined for types without wasm kernels yet: raw GGUF rows in wasm memory, scalar dot products. */
-  readonly layout: Layout | undefined;
+  readonly layout: Layout;
   /** Quant area (or row-major data for float types) and scale area. */
   readonly q: number;
   readonly s: number;
-  constructor(type: GgmlType, cols: number, rows: number, layout: Layout | undefined, q: number, s: number) {
+  constructor(type: GgmlType, cols: number, rows: number, layout: Layout, q: number, s: number) {
     this.type = type;
     this.cols = cols;
     this.rows = rows;
@@ -184,13 +182,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (rb === undefined) throw new UserError(`weight of type ${ggmlTypeName(type)} with ${cols} columns is not supported`);
       if (bytes.byteLength !== rb * rows) throw new Error(`weight has ${bytes.byteLength} bytes, expected ${rb * rows}`);
       const layout = layoutOf(type);
-      if (!layout) {
-        // No SIMD kernel for this type yet: keep the GGUF rows and use the reference dot product.
-        vecDotType(type);
-        const q = heap.alloc(bytes.byteLength);
-        u8.set(bytes, q);
-        return new WasmWeight(type, cols, rows, undefined, q, rb);
-      }
+      if (!layout) throw new UserError(`no matrix kernel for weights of GGML type ${ggmlTypeName(type)}`);
       if (layout.floatKind !== undefined) {
         const q = heap.alloc(bytes.byteLength);
         u8.set(bytes, q);
@@ -222,7 +214,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     freeWeight(weight) {
       const w = weight as WasmWeight;
       heap.release(w.q);
-      if (w.layout && w.s) heap.release(w.s);
+      if (w.s) heap.release(w.s);
     },
 
     getRows(weight, ids, out) {
@@ -233,8 +225,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         const id = ids[t]!;
         if (!(id >= 0 && id < w.rows)) throw new UserError(`token id ${id} is outside the vocabulary (0..${w.rows - 1})`);
         const dst = o.ptr + t * w.cols * 4;
-        if (!L) dequantizeRow(w.type, u8, w.q + id * w.s, w.cols, f32, dst >> 2);
-        else if (L.floatKind !== undefined) exp.rowFloat!(L.floatKind, w.q, w.cols, id, dst);
+        if (L.floatKind !== undefined) exp.rowFloat!(L.floatKind, w.q, w.cols, id, dst);
         else exp[L.row!]!(w.q, w.s, w.cols / L.block, id, dst);
       }
     },
@@ -245,10 +236,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const o = asF32(out, nTokens * w.rows, "matmul output");
       if (nTokens <= 0) return;
       const L = w.layout;
-      if (!L) {
-        scalarMatmul(w, xs, nTokens, o);
-        return;
-      }
       let act = xs.ptr, stride = w.cols * 4;
       if (L.act !== ACT.F32) {
         stride = actStride(L.act, w.cols);
@@ -339,17 +326,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       pool.dispose();
     },
   };
-
-  let actJs = new Uint8Array(0);
-  function scalarMatmul(w: WasmWeight, x: WasmBuf, nTokens: number, o: WasmBuf): void {
-    const need = activationBytes(w.type, w.cols);
-    if (actJs.length < need) actJs = new Uint8Array(need);
-    const dt = vecDotType(w.type);
-    for (let t = 0; t < nTokens; t++) {
-      quantizeActivation(dt, f32, (x.ptr >> 2) + t * w.cols, w.cols, actJs, 0);
-      for (let r = 0; r < w.rows; r++) f32[(o.ptr >> 2) + t * w.rows + r] = vecDot(w.type, u8, w.q + r * w.s, actJs, 0, w.cols);
-    }
-  }
 
   function attention(q: Buf, kCache: Buf, vCache: Buf, span: AttentionSpan, shape: AttentionShape, out: Buf): void {
     const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
