@@ -3,7 +3,7 @@
 // stay in L1 while every token of the batch streams past them, so prefill reads weights once.
 // Each kernel computes row groups [g0, g1) for all nTok tokens: out[t*rows + r].
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dotAddI8U7, f16ToF32 } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7, f16ToF32 } from "./util";
 
 const ZERO = i32x4.splat(0);
 
@@ -72,13 +72,13 @@ export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
         const p = gq + <usize>(b * 64);
         let w = v128.load(p);
-        const s0 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s0 = dot2I8U7(xl, v128.and(w, m4), xh, hiNib(w));
         w = v128.load(p, 16);
-        const s1 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s1 = dot2I8U7(xl, v128.and(w, m4), xh, hiNib(w));
         w = v128.load(p, 32);
-        const s2 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s2 = dot2I8U7(xl, v128.and(w, m4), xh, hiNib(w));
         w = v128.load(p, 48);
-        const s3 = dotAddI8U7(xh, hiNib(w), dotAddI8U7(xl, v128.and(w, m4), ZERO));
+        const s3 = dot2I8U7(xl, v128.and(w, m4), xh, hiNib(w));
         const tot = i32x4.sub(reduce4(s0, s1, s2, s3), i32x4.splat(load<i32>(as + (b << 2)) << 3));
         const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
         acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(tot)));
@@ -377,7 +377,7 @@ function row32(fam: i32, q: usize, qh: usize, xl: v128, xh: v128): v128 {
     lo = v128.or(lo, highBits(h, false));
     hi = v128.or(hi, highBits(h, true));
   }
-  return dotAddI8U7(xh, hi, dotAddI8U7(xl, lo, ZERO));
+  return dot2I8U7(xl, lo, xh, hi);
 }
 
 // @ts-ignore: decorator
