@@ -9,8 +9,9 @@ import { gunzipSync } from "node:zlib";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { hfTokenizerToMetadata } from "../src/format/hf-tokenizer.ts";
 import { tokenizerFromMetadata } from "../src/tokenizer/index.ts";
+import { FIXTURES_URL } from "../test/fixtures-path.ts";
 
-const FIX = new URL("../../shared/fixtures/", import.meta.url).pathname;
+const FIX = FIXTURES_URL.pathname;
 
 export interface TokenizerSideResult {
   name: string;

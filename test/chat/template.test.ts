@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { applyChatTemplate, templateWantsObjectArguments } from "../../src/chat/template.ts";
 import { JinjaTemplate, TemplateError, strftime } from "../../src/chat/jinja.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const FIX = new URL("../../../shared/fixtures/templates/", import.meta.url);
+const FIX = new URL("templates/", FIXTURES_URL);
 const read = (p: string) => readFileSync(new URL(p, FIX), "utf8");
 
 test("expected-renderings.json: all 72 renderings byte-identical (errors raise)", () => {

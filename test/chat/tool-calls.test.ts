@@ -4,8 +4,9 @@ import { readFileSync } from "node:fs";
 import { applyChatTemplate } from "../../src/chat/template.ts";
 import { detectToolCallFormat, parseToolCalls, readJsonValue } from "../../src/chat/tool-calls.ts";
 import type { ChatMessage, Tool } from "../../src/chat/types.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const FIX = new URL("../../../shared/fixtures/templates/", import.meta.url);
+const FIX = new URL("templates/", FIXTURES_URL);
 const read = (p: string) => readFileSync(new URL(p, FIX), "utf8");
 const ids = (i: number) => `call_${i}`;
 

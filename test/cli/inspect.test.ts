@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { MemorySink, writeGguf } from "../../src/format/gguf.ts";
 import { splitGgufInput, splitPartName } from "../../src/format/gguf-split.ts";
 import { syntheticLlama } from "../../src/format/synthetic.ts";
+import { FIXTURES } from "../fixtures-path.ts";
 
-const STORIES = "/work/shared/fixtures/models/stories260K.gguf";
+const STORIES = FIXTURES + "models/stories260K.gguf";
 const BIN = new URL("../../bin/llamats.js", import.meta.url).pathname;
 
 function llamats(...args: string[]) {

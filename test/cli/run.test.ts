@@ -4,10 +4,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MODEL = join(ROOT, "models/stories260K.gguf");
-const expected = JSON.parse(readFileSync(new URL("../../../shared/fixtures/models/stories260K.expected.json", import.meta.url), "utf8"));
+const expected = JSON.parse(readFileSync(new URL("models/stories260K.expected.json", FIXTURES_URL), "utf8"));
 const story = expected.cases.find((c: { name: string }) => c.name === "greedy_once_upon_a_time");
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin/llamats.js"), ...args], { encoding: "utf8", cwd: ROOT });

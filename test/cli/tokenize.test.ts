@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
+import { FIXTURES, FIXTURES_URL } from "../fixtures-path.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const FIX = new URL("../../../shared/fixtures/", import.meta.url).pathname;
+const FIX = FIXTURES_URL.pathname;
 const SPM = FIX + "tokenizer/llama-spm/ggml-vocab-llama-spm.gguf";
 
 function llamats(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -38,7 +39,7 @@ test("--ids prints a list; --no-bos drops BOS; --special parses control tokens",
 test("--json and -f", () => {
   const file = join(tmp, "prompt.txt");
   writeFileSync(file, "Once upon a time");
-  const r = llamats("tokenize", "-m", join(ROOT, "../shared/fixtures/models/stories260K.gguf"), "-f", file, "--json");
+  const r = llamats("tokenize", "-m", FIXTURES + "models/stories260K.gguf", "-f", file, "--json");
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [
     { id: 1, piece: "<s>" }, { id: 403, piece: " Once" }, { id: 407, piece: " upon" }, { id: 261, piece: " a" }, { id: 378, piece: " time" },

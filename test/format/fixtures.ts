@@ -6,7 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 
-export const FIXTURES = "/work/shared/fixtures";
+import { FIXTURES as ROOT } from "../fixtures-path.ts";
+
+/** The fixtures folder, without a trailing slash. */
+export const FIXTURES = ROOT.replace(/\/$/, "");
 
 const plain = [
   "models/stories260K.gguf",

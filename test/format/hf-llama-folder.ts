@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { writeSafetensors, type SafetensorsTensorData } from "../../src/format/safetensors.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const LLAMA3_TOK = fileURLToPath(new URL("../../../shared/fixtures/tokenizer/llama3/", import.meta.url));
+const LLAMA3_TOK = fileURLToPath(new URL("tokenizer/llama3/", FIXTURES_URL));
 
 export const HF_DIMS = { hidden: 64, heads: 4, kvHeads: 2, ffn: 128, layers: 2, vocab: 128256 } as const;
 

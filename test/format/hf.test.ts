@@ -17,8 +17,9 @@ import { safetensorsIndexJson, writeSafetensors, type SafetensorsTensorData } fr
 import { nodeFolderFiles } from "../../src/node/hf-files.ts";
 import { openModelFile } from "../../src/node/open.ts";
 import { Model } from "../../src/engine/model.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(FIXTURES_URL);
 const LLAMA3_TOK = join(FIXTURES, "tokenizer/llama3/");
 
 const root = await mkdtemp(join(tmpdir(), "llamats-hf-"));

@@ -9,8 +9,9 @@ import { readGguf } from "../../src/format/gguf.ts";
 import { canQuantize, dequantize, dequantizeRow, quantize, quantizeRow } from "../../src/format/quant.ts";
 import { BytesSource } from "../../src/format/source.ts";
 import { edgeVector, seededNormal } from "./seeded-normal.ts";
+import { FIXTURES } from "../fixtures-path.ts";
 
-const FIXTURES = "/work/shared/fixtures/models/";
+const MODELS_DIR = FIXTURES + "models/";
 const ALL = [
   "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
   "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_NL", "IQ4_XS",
@@ -18,10 +19,10 @@ const ALL = [
 const T = (name: (typeof ALL)[number]): GgmlType => GgmlType[name];
 
 async function openGguf(rel: string) {
-  return readGguf(new BytesSource(new Uint8Array(readFileSync(FIXTURES + rel)), rel));
+  return readGguf(new BytesSource(new Uint8Array(readFileSync(MODELS_DIR + rel)), rel));
 }
 
-const expected = JSON.parse(readFileSync(FIXTURES + "quantized/stories260K-quantized.expected.json", "utf8")) as {
+const expected = JSON.parse(readFileSync(MODELS_DIR + "quantized/stories260K-quantized.expected.json", "utf8")) as {
   variants: { file: string; dequantized: Record<string, { type: string; first64: number[]; sum: number; l2: number }> }[];
 };
 

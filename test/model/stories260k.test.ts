@@ -5,8 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/index.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const FIX = new URL("../../../shared/fixtures/models/", import.meta.url);
+const FIX = new URL("models/", FIXTURES_URL);
 const expected = JSON.parse(readFileSync(new URL("stories260K.expected.json", FIX), "utf8"));
 const quantExpected = JSON.parse(readFileSync(new URL("quantized/stories260K-quantized.expected.json", FIX), "utf8"));
 

@@ -5,8 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/index.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const FIX = new URL("../../../shared/fixtures/models/", import.meta.url);
+const FIX = new URL("models/", FIXTURES_URL);
 const expected = JSON.parse(readFileSync(new URL("llama-2-tiny-random.expected.json", FIX), "utf8"));
 
 test("llama-2-tiny-random: llama.cpp's prompt tokens, greedy tokens and top-32 logits", async () => {

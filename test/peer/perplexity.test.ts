@@ -7,8 +7,9 @@ import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/index.ts";
 import { perplexity } from "../../src/engine/perplexity.ts";
 import { peerProbabilities } from "./llamacpp.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const FIX = new URL("../../../shared/fixtures/models/", import.meta.url);
+const FIX = new URL("models/", FIXTURES_URL);
 const MODEL = new URL("../../models/stories260K.gguf", import.meta.url).pathname;
 const expected = JSON.parse(readFileSync(new URL("stories260K.expected.json", FIX), "utf8"));
 const TEXT: string = expected.cases.map((c: { stdout_text: string }) => c.stdout_text).join("\n");

@@ -7,8 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { peer } from "./llamacpp.ts";
 import { createSampler, type SamplerParams } from "../../src/sample/sampler.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
-const MODEL = new URL("../../../shared/fixtures/models/stories260K.gguf", import.meta.url).pathname;
+const MODEL = new URL("models/stories260K.gguf", FIXTURES_URL).pathname;
 
 test("llama.cpp's tokens come out of our chain given its distributions (greedy and seeded)", async () => {
   const llama = await peer();

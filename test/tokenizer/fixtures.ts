@@ -9,6 +9,7 @@ import type { MetaValue } from "../../src/format/model-file.ts";
 import { BytesSource } from "../../src/format/source.ts";
 import { tokenizerFromMetadata } from "../../src/tokenizer/index.ts";
 import type { Tokenizer } from "../../src/tokenizer/index.ts";
+import { FIXTURES_URL } from "../fixtures-path.ts";
 
 
 export function fixturePath(rel: string): string {
@@ -17,7 +18,7 @@ export function fixturePath(rel: string): string {
 
 function fixtureRoot(): string {
   // The fixtures live next to the repository (../shared/fixtures from the repo root).
-  return new URL("../../../shared/fixtures/", import.meta.url).pathname;
+  return FIXTURES_URL.pathname;
 }
 
 export function readFixture(rel: string): Uint8Array {
