@@ -30,6 +30,9 @@ export async function loadModel(from: string | Blob | RandomAccessSource | Model
     const nodeOpen = "./node/open.ts";
     const { openModelFile } = (await import(nodeOpen)) as typeof import("./node/open.ts");
     file = await openModelFile(from);
+    // Node knows how much memory the process may still use (cgroup limits included).
+    const proc = (globalThis as { process?: { availableMemory?: () => number } }).process;
+    if (opts.availableMemory === undefined && proc?.availableMemory) opts = { ...opts, availableMemory: proc.availableMemory() };
   } else if (typeof Blob !== "undefined" && from instanceof Blob) {
     file = await readGguf(new BlobSource(from));
   } else if ("readTensor" in from) {

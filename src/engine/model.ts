@@ -26,6 +26,20 @@ export interface LoadOptions {
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: LoadProgress) => void;
+  /**
+   * Bytes the model may use. Loading is refused up front, with the estimate, when weights + KV
+   * cache + scratch would exceed it (Node's `loadModel` passes the process's available memory).
+   */
+  readonly availableMemory?: number;
+}
+
+/** Bytes a loaded model needs: its weights as stored, the KV cache, and the per-batch scratch. */
+export function memoryEstimate(file: ModelFile, config: ModelConfig, contextSize: number, kvType: "f16" | "f32", batchSize: number) {
+  const weights = file.tensors.reduce((n, t) => n + t.byteLength, 0);
+  const kv = 2 * config.nLayers * contextSize * config.nKvHeads * config.headDim * (kvType === "f16" ? 2 : 4);
+  const { dim, ffnDim, nHeads, nKvHeads, headDim, vocabSize } = config;
+  const scratch = 4 * (batchSize * (4 * dim + 2 * nHeads * headDim + 2 * nKvHeads * headDim + 2 * ffnDim) + vocabSize);
+  return { weights, kv, scratch, total: weights + kv + scratch };
 }
 
 export class Model {
@@ -61,16 +75,27 @@ export class Model {
     }
     const contextSize = opts.contextSize ?? Math.min(config.contextLength, 4096);
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new UserError(`context size ${contextSize} is not a positive integer`);
+    const batchSize = Math.min(opts.batchSize ?? 256, contextSize);
+    const kvType = opts.kvType ?? "f16";
+    if (opts.availableMemory !== undefined) {
+      const m = memoryEstimate(file, config, contextSize, kvType, batchSize);
+      if (m.total > opts.availableMemory) {
+        const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
+        throw new UserError(
+          `${file.name} needs about ${gib(m.total)} (weights ${gib(m.weights)}, KV cache ${gib(m.kv)} for a context of ${contextSize}) ` +
+            `but only ${gib(opts.availableMemory)} is available; use a smaller context (-c / contextSize), kvType f16, or a smaller quantization`,
+        );
+      }
+    }
     const backend = await makeBackend(opts);
     try {
       const weights = await loadWeights(file, config, backend, opts);
-      const batchSize = Math.min(opts.batchSize ?? 256, contextSize);
       const llama = new LlamaModel(config, weights, backend, batchSize);
       const kv = new KvCache(backend, {
         nLayers: config.nLayers,
         nCells: contextSize,
         width: config.nKvHeads * config.headDim,
-        dtype: opts.kvType ?? "f16",
+        dtype: kvType,
       });
       return new Model(file, config, tokenizer, backend, llama, kv);
     } catch (e) {

@@ -102,3 +102,13 @@ test("an unsupported architecture is named in the error", async () => {
     return true;
   });
 });
+
+test("loading is refused up front when weights + KV cache exceed the available memory", async () => {
+  await assert.rejects(loadModel(MODEL, { contextSize: 2048, kvType: "f32", availableMemory: 3_000_000 }), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.match(e.message, /needs about 3\.\d MiB \(weights 1\.\d MiB, KV cache 1\.\d MiB for a context of 2048\) but only 2\.9 MiB is available; use a smaller context/);
+    return true;
+  });
+  const model = await loadModel(MODEL, { contextSize: 256, availableMemory: 3_000_000 });
+  await model.dispose();
+});
