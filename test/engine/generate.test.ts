@@ -106,7 +106,7 @@ test("an unsupported architecture is named in the error", async () => {
 test("loading is refused up front when weights + KV cache exceed the available memory", async () => {
   await assert.rejects(loadModel(MODEL, { contextSize: 2048, kvType: "f32", availableMemory: 3_000_000 }), (e: unknown) => {
     assert.ok(e instanceof UserError);
-    assert.match(e.message, /needs about 3\.\d MiB \(weights 1\.\d MiB, KV cache 1\.\d MiB for a context of 2048\) but only 2\.9 MiB is available; use a smaller context/);
+    assert.match(e.message, /needs about 4\.\d MiB \(weights 1\.1 MiB, KV cache 2\.5 MiB for a context of 2048\) but only 2\.9 MiB is available; use a smaller context/);
     return true;
   });
   const model = await loadModel(MODEL, { contextSize: 256, availableMemory: 3_000_000 });
