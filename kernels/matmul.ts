@@ -56,6 +56,20 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 }
 
 // ---- Q4_0 × Q8_0: nibbles are the unsigned 7-bit operand of the i8 dot; 8·Σa is subtracted after.
+// @ts-ignore: decorator
+@inline
+function half2(a: v128, b: v128): v128 {
+  // Pairwise-partial reduction of two rows: lanes [a0+a2, b0+b2, a1+a3, b1+b3].
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+}
+
+// @ts-ignore: decorator
+@inline
+function join2(t0: v128, t1: v128): v128 {
+  // Finishes reduce4 from two half2 results: lane r = total of row r.
+  return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+}
+
 export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
   const m4 = i8x16.splat(0x0f);
@@ -63,7 +77,35 @@ export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
     const gq = wq + <usize>g * <usize>nb * 64;
     const gs = ws + <usize>g * <usize>nb * 16;
     const valid = min<i32>(4, rows - g * 4);
-    for (let t = 0; t < nTok; t++) {
+    let t = 0;
+    // Token pairs share each weight load and nibble unpack (prefill).
+    for (; t + 2 <= nTok; t += 2) {
+      const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
+      const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
+      const as = ad + <usize>(4 * nb), bsum = bd + <usize>(4 * nb);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const o = <usize>(b * 32);
+        const xl = v128.load(a + o), xh = v128.load(a + o, 16), yl = v128.load(b2 + o), yh = v128.load(b2 + o, 16);
+        const p = gq + <usize>(b * 64);
+        let w = v128.load(p), lo = v128.and(w, m4), hi = hiNib(w);
+        const x0 = dot2I8U7(xl, lo, xh, hi), y0 = dot2I8U7(yl, lo, yh, hi);
+        w = v128.load(p, 16); lo = v128.and(w, m4); hi = hiNib(w);
+        const hx01 = half2(x0, dot2I8U7(xl, lo, xh, hi)), hy01 = half2(y0, dot2I8U7(yl, lo, yh, hi));
+        w = v128.load(p, 32); lo = v128.and(w, m4); hi = hiNib(w);
+        const x2 = dot2I8U7(xl, lo, xh, hi), y2 = dot2I8U7(yl, lo, yh, hi);
+        w = v128.load(p, 48); lo = v128.and(w, m4); hi = hiNib(w);
+        const hx23 = half2(x2, dot2I8U7(xl, lo, xh, hi)), hy23 = half2(y2, dot2I8U7(yl, lo, yh, hi));
+        const sc = v128.load(gs + <usize>(b * 16));
+        const tx = i32x4.sub(join2(hx01, hx23), i32x4.splat(load<i32>(as + (b << 2)) << 3));
+        const ty = i32x4.sub(join2(hy01, hy23), i32x4.splat(load<i32>(bsum + (b << 2)) << 3));
+        acc0 = f32x4.add(acc0, f32x4.mul(f32x4.mul(sc, f32x4.splat(load<f32>(ad + (b << 2)))), f32x4.convert_i32x4_s(tx)));
+        acc1 = f32x4.add(acc1, f32x4.mul(f32x4.mul(sc, f32x4.splat(load<f32>(bd + (b << 2)))), f32x4.convert_i32x4_s(ty)));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
+      storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
+    }
+    for (; t < nTok; t++) {
       const a = act + <usize>t * <usize>actStride;
       const ad = a + <usize>(3 * cols);
       const as = ad + <usize>(4 * nb);
