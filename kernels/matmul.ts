@@ -16,46 +16,6 @@ function hiNib(w: v128): v128 {
 }
 
 // ---- Q8_0 × Q8_0: i8 weights widened to i16 against activations widened once per op.
-export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
-  const nb = cols / 32;
-  for (let g = g0; g < g1; g++) {
-    const gq = wq + <usize>g * <usize>nb * 128;
-    const gs = ws + <usize>g * <usize>nb * 16;
-    const valid = min<i32>(4, rows - g * 4);
-    for (let t = 0; t < nTok; t++) {
-      const a = act + <usize>t * <usize>actStride;
-      const a16 = a + <usize>cols;
-      const ad = a + <usize>(3 * cols);
-      let acc = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const xa = a16 + <usize>(b * 64);
-        const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
-        const p = gq + <usize>(b * 128);
-        let w = v128.load(p), u = v128.load(p, 16);
-        const s0 = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
-        w = v128.load(p, 32); u = v128.load(p, 48);
-        const s1 = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
-        w = v128.load(p, 64); u = v128.load(p, 80);
-        const s2 = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
-        w = v128.load(p, 96); u = v128.load(p, 112);
-        const s3 = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)),
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), x3)));
-        const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
-        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(reduce4(s0, s1, s2, s3))));
-      }
-      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
-    }
-  }
-}
-
-// ---- Q4_0 × Q8_0: nibbles are the unsigned 7-bit operand of the i8 dot; 8·Σa is subtracted after.
 // @ts-ignore: decorator
 @inline
 function half2(a: v128, b: v128): v128 {
@@ -68,6 +28,75 @@ function half2(a: v128, b: v128): v128 {
 function join2(t0: v128, t1: v128): v128 {
   // Finishes reduce4 from two half2 results: lane r = total of row r.
   return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline
+function q8Row(p: usize, xa: usize): v128 {
+  const w = v128.load(p), u = v128.load(p, 16);
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u), v128.load(xa, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u), v128.load(xa, 48))));
+}
+
+// @ts-ignore: decorator
+@inline
+function q8Dot(w0: v128, w1: v128, w2: v128, w3: v128, xa: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xa)), i32x4.dot_i16x8_s(w1, v128.load(xa, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xa, 32)), i32x4.dot_i16x8_s(w3, v128.load(xa, 48))));
+}
+
+export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nb = cols / 32;
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * 128;
+    const gs = ws + <usize>g * <usize>nb * 16;
+    const valid = min<i32>(4, rows - g * 4);
+    let t = 0;
+    // Token pairs share each widened weight (prefill).
+    for (; t + 2 <= nTok; t += 2) {
+      const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
+      const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const xa = a + <usize>cols + <usize>(b * 64), ya = b2 + <usize>cols + <usize>(b * 64);
+        const p = gq + <usize>(b * 128);
+        // Rows in pairs, reduced halfway at once to keep few vectors live.
+        let w = v128.load(p), u = v128.load(p, 16);
+        let e0 = i16x8.extend_low_i8x16_s(w), e1 = i16x8.extend_high_i8x16_s(w), e2 = i16x8.extend_low_i8x16_s(u), e3 = i16x8.extend_high_i8x16_s(u);
+        const x0 = q8Dot(e0, e1, e2, e3, xa), y0 = q8Dot(e0, e1, e2, e3, ya);
+        w = v128.load(p, 32); u = v128.load(p, 48);
+        e0 = i16x8.extend_low_i8x16_s(w); e1 = i16x8.extend_high_i8x16_s(w); e2 = i16x8.extend_low_i8x16_s(u); e3 = i16x8.extend_high_i8x16_s(u);
+        const hx01 = half2(x0, q8Dot(e0, e1, e2, e3, xa)), hy01 = half2(y0, q8Dot(e0, e1, e2, e3, ya));
+        w = v128.load(p, 64); u = v128.load(p, 80);
+        e0 = i16x8.extend_low_i8x16_s(w); e1 = i16x8.extend_high_i8x16_s(w); e2 = i16x8.extend_low_i8x16_s(u); e3 = i16x8.extend_high_i8x16_s(u);
+        const x2 = q8Dot(e0, e1, e2, e3, xa), y2 = q8Dot(e0, e1, e2, e3, ya);
+        w = v128.load(p, 96); u = v128.load(p, 112);
+        e0 = i16x8.extend_low_i8x16_s(w); e1 = i16x8.extend_high_i8x16_s(w); e2 = i16x8.extend_low_i8x16_s(u); e3 = i16x8.extend_high_i8x16_s(u);
+        const hx23 = half2(x2, q8Dot(e0, e1, e2, e3, xa)), hy23 = half2(y2, q8Dot(e0, e1, e2, e3, ya));
+        const sc = v128.load(gs + <usize>(b * 16));
+        acc0 = f32x4.add(acc0, f32x4.mul(f32x4.mul(sc, f32x4.splat(load<f32>(ad + (b << 2)))), f32x4.convert_i32x4_s(join2(hx01, hx23))));
+        acc1 = f32x4.add(acc1, f32x4.mul(f32x4.mul(sc, f32x4.splat(load<f32>(bd + (b << 2)))), f32x4.convert_i32x4_s(join2(hy01, hy23))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
+      storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
+    }
+    for (; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const a16 = a + <usize>cols;
+      const ad = a + <usize>(3 * cols);
+      let acc = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const xa = a16 + <usize>(b * 64);
+        const p = gq + <usize>(b * 128);
+        const s = reduce4(q8Row(p, xa), q8Row(p + 32, xa), q8Row(p + 64, xa), q8Row(p + 96, xa));
+        const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2))));
+        acc = f32x4.add(acc, f32x4.mul(d, f32x4.convert_i32x4_s(s)));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
+    }
+  }
 }
 
 export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
