@@ -172,13 +172,67 @@ function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc
   return i32x4.add(acc, i32x4.dot_i16x8_s(pb, i16x8.splat(<i16>load<u8>(sc, 1))));
 }
 
+// @ts-ignore: decorator
+@inline
+function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32): v128 {
+  // One row, one 64-value chunk, two tokens; returns token `which`'s accumulator (both computed,
+  // the compiler keeps the shared unpack — callers use it twice with which = 0 and 1).
+  const m4 = i8x16.splat(0x0f);
+  const w0 = v128.load(p), w1 = v128.load(p, 16);
+  const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0), h1 = hiNib(w1);
+  const s0 = i16x8.splat(<i16>load<u8>(sc)), s1 = i16x8.splat(<i16>load<u8>(sc, 1));
+  const a = which == 0 ? xa : ya;
+  const acc = which == 0 ? accx : accy;
+  const pa = i16x8.add(dotI8U7(v128.load(a), l0), dotI8U7(v128.load(a, 16), l1));
+  const pb = i16x8.add(dotI8U7(v128.load(a, 32), h0), dotI8U7(v128.load(a, 48), h1));
+  return i32x4.add(i32x4.add(acc, i32x4.dot_i16x8_s(pa, s0)), i32x4.dot_i16x8_s(pb, s1));
+}
+
 export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nsb = cols / 256;
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;
     const gm = ws + <usize>g * <usize>nsb * 96;
     const valid = min<i32>(4, rows - g * 4);
-    for (let t = 0; t < nTok; t++) {
+    let t = 0;
+    for (; t + 2 <= nTok; t += 2) {
+      const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
+      const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb), bs2 = bd + <usize>(4 * nsb);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 512);
+        const m = gm + <usize>(s * 96);
+        const xs = a + <usize>(s * 256), ys = b2 + <usize>(s * 256);
+        let x0 = ZERO, x1 = ZERO, x2 = ZERO, x3 = ZERO, y0 = ZERO, y1 = ZERO, y2 = ZERO, y3 = ZERO;
+        for (let j = 0; j < 4; j++) {
+          const xa = xs + <usize>(j * 64), ya = ys + <usize>(j * 64);
+          const pj = p + <usize>(j * 32);
+          const sj = m + 32 + <usize>(j * 2);
+          x0 = q4kPair(pj, sj, xa, ya, x0, y0, 0); y0 = q4kPair(pj, sj, xa, ya, x0, y0, 1);
+          x1 = q4kPair(pj + 128, sj + 8, xa, ya, x1, y1, 0); y1 = q4kPair(pj + 128, sj + 8, xa, ya, x1, y1, 1);
+          x2 = q4kPair(pj + 256, sj + 16, xa, ya, x2, y2, 0); y2 = q4kPair(pj + 256, sj + 16, xa, ya, x2, y2, 1);
+          x3 = q4kPair(pj + 384, sj + 24, xa, ya, x3, y3, 0); y3 = q4kPair(pj + 384, sj + 24, xa, ya, x3, y3, 1);
+        }
+        const mm = m + 64;
+        const n0 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm)), n1 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 8));
+        const n2 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 16)), n3 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 24));
+        const dv = v128.load(m), dm = v128.load(m, 16);
+        for (let k = 0; k < 2; k++) {
+          const b16 = (k == 0 ? bs : bs2) + <usize>(s * 32);
+          const bs32 = i16x8.narrow_i32x4_s(
+            i32x4.extadd_pairwise_i16x8_s(v128.load(b16)), i32x4.extadd_pairwise_i16x8_s(v128.load(b16, 16)));
+          const summ = f32x4.convert_i32x4_s(reduce4(i32x4.dot_i16x8_s(n0, bs32), i32x4.dot_i16x8_s(n1, bs32), i32x4.dot_i16x8_s(n2, bs32), i32x4.dot_i16x8_s(n3, bs32)));
+          const dy = f32x4.splat(load<f32>((k == 0 ? ad : bd) + (s << 2)));
+          const sumi = f32x4.convert_i32x4_s(k == 0 ? reduce4(x0, x1, x2, x3) : reduce4(y0, y1, y2, y3));
+          const v = f32x4.sub(f32x4.mul(f32x4.mul(dv, dy), sumi), f32x4.mul(f32x4.mul(dm, dy), summ));
+          if (k == 0) acc0 = f32x4.add(acc0, v); else acc1 = f32x4.add(acc1, v);
+        }
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
+      storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
+    }
+    for (; t < nTok; t++) {
       const a = act + <usize>t * <usize>actStride;
       const ad = a + <usize>(3 * cols);
       const bs = ad + <usize>(4 * nsb);
