@@ -296,13 +296,66 @@ function q6kBias(sc: usize, b0: v128, b1: v128): v128 {
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(s), b0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(s), b1));
 }
 
+// @ts-ignore: decorator
+@inline
+function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32): v128 {
+  // q6kPart for one of two tokens; the unpack is identical for both, so it is shared after CSE.
+  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
+  const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
+  const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
+  const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
+  const q3 = v128.or(hiNib(l0), v128.and(h, m30));
+  const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
+  const x = which == 0 ? xa : ya;
+  let acc = which == 0 ? accx : accy;
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), i16x8.splat(<i16>load<i8>(sc))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), i16x8.splat(<i16>load<i8>(sc, 2))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), i16x8.splat(<i16>load<i8>(sc, 4))));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), i16x8.splat(<i16>load<i8>(sc, 6))));
+}
+
 export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nsb = cols / 256;
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 768;
     const gm = ws + <usize>g * <usize>nsb * 80;
     const valid = min<i32>(4, rows - g * 4);
-    for (let t = 0; t < nTok; t++) {
+    let t = 0;
+    for (; t + 2 <= nTok; t += 2) {
+      const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
+      const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb), bs2 = bd + <usize>(4 * nsb);
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 768);
+        const m = gm + <usize>(s * 80);
+        const xs = a + <usize>(s * 256), ys = b2 + <usize>(s * 256);
+        const bx = bs + <usize>(s * 32), by = bs2 + <usize>(s * 32);
+        const bx0 = v128.load(bx), bx1 = v128.load(bx, 16), by0 = v128.load(by), by1 = v128.load(by, 16);
+        const k32 = i32x4.splat(-32);
+        let x0 = i32x4.mul(q6kBias(m + 16, bx0, bx1), k32), y0 = i32x4.mul(q6kBias(m + 16, by0, by1), k32);
+        let x1 = i32x4.mul(q6kBias(m + 32, bx0, bx1), k32), y1 = i32x4.mul(q6kBias(m + 32, by0, by1), k32);
+        let x2 = i32x4.mul(q6kBias(m + 48, bx0, bx1), k32), y2 = i32x4.mul(q6kBias(m + 48, by0, by1), k32);
+        let x3 = i32x4.mul(q6kBias(m + 64, bx0, bx1), k32), y3 = i32x4.mul(q6kBias(m + 64, by0, by1), k32);
+        for (let n = 0; n < 2; n++) {
+          for (let l = 0; l < 32; l += 16) {
+            const ql = p + <usize>(n * 64 + l), qh = p + 128 + <usize>(n * 32 + l);
+            const xa = xs + <usize>(n * 128 + l), ya = ys + <usize>(n * 128 + l);
+            const sc = m + 16 + <usize>(n * 8 + l / 16);
+            x0 = q6kPair(ql, qh, sc, xa, ya, x0, y0, 0); y0 = q6kPair(ql, qh, sc, xa, ya, x0, y0, 1);
+            x1 = q6kPair(ql + 192, qh + 192, sc + 16, xa, ya, x1, y1, 0); y1 = q6kPair(ql + 192, qh + 192, sc + 16, xa, ya, x1, y1, 1);
+            x2 = q6kPair(ql + 384, qh + 384, sc + 32, xa, ya, x2, y2, 0); y2 = q6kPair(ql + 384, qh + 384, sc + 32, xa, ya, x2, y2, 1);
+            x3 = q6kPair(ql + 576, qh + 576, sc + 48, xa, ya, x3, y3, 0); y3 = q6kPair(ql + 576, qh + 576, sc + 48, xa, ya, x3, y3, 1);
+          }
+        }
+        const dv = v128.load(m);
+        acc0 = f32x4.add(acc0, f32x4.mul(f32x4.mul(dv, f32x4.splat(load<f32>(ad + (s << 2)))), f32x4.convert_i32x4_s(reduce4(x0, x1, x2, x3))));
+        acc1 = f32x4.add(acc1, f32x4.mul(f32x4.mul(dv, f32x4.splat(load<f32>(bd + (s << 2)))), f32x4.convert_i32x4_s(reduce4(y0, y1, y2, y3))));
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
+      storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
+    }
+    for (; t < nTok; t++) {
       const a = act + <usize>t * <usize>actStride;
       const ad = a + <usize>(3 * cols);
       const bs = ad + <usize>(4 * nsb);
