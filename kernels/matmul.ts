@@ -273,7 +273,8 @@ export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 }
 
 // ---- Q6_K × Q8_K. Quants (0..63) against activations, minus 32·Σ sc·bsum16.
-// Quants per row-superblock: ql[128] | qh[64] (GGUF bit order). Meta, 80 bytes: d f32[4] | sc i8[4][16].
+// Quants per row-superblock: ql[128] | qh[64] (GGUF bit order). Meta, 144 bytes: d f32[4] | sc i16[4][16]
+// (i16 so that a scale splat is one load16_splat).
 // @ts-ignore: decorator
 @inline
 function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
@@ -283,10 +284,10 @@ function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
   const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
   const q3 = v128.or(hiNib(l0), v128.and(h, m30));
   const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), i16x8.splat(<i16>load<i8>(sc))));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), i16x8.splat(<i16>load<i8>(sc, 2))));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), i16x8.splat(<i16>load<i8>(sc, 4))));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), i16x8.splat(<i16>load<i8>(sc, 6))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), v128.load16_splat(sc)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), v128.load16_splat(sc, 4)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), v128.load16_splat(sc, 8)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), v128.load16_splat(sc, 12)));
 }
 
 // @ts-ignore: decorator
@@ -294,6 +295,12 @@ function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
 function q6kBias(sc: usize, b0: v128, b1: v128): v128 {
   const s = v128.load(sc);
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(s), b0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(s), b1));
+}
+
+// @ts-ignore: decorator
+@inline
+function q6kBias16(sc: usize, b0: v128, b1: v128): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(v128.load(sc), b0), i32x4.dot_i16x8_s(v128.load(sc, 16), b1));
 }
 
 // @ts-ignore: decorator
@@ -308,17 +315,17 @@ function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v1
   const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
   const x = which == 0 ? xa : ya;
   let acc = which == 0 ? accx : accy;
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), i16x8.splat(<i16>load<i8>(sc))));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), i16x8.splat(<i16>load<i8>(sc, 2))));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), i16x8.splat(<i16>load<i8>(sc, 4))));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), i16x8.splat(<i16>load<i8>(sc, 6))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), v128.load16_splat(sc)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), v128.load16_splat(sc, 4)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), v128.load16_splat(sc, 8)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), v128.load16_splat(sc, 12)));
 }
 
 export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nsb = cols / 256;
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 768;
-    const gm = ws + <usize>g * <usize>nsb * 80;
+    const gm = ws + <usize>g * <usize>nsb * 144;
     const valid = min<i32>(4, rows - g * 4);
     let t = 0;
     for (; t + 2 <= nTok; t += 2) {
@@ -328,24 +335,24 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       for (let s = 0; s < nsb; s++) {
         const p = gq + <usize>(s * 768);
-        const m = gm + <usize>(s * 80);
+        const m = gm + <usize>(s * 144);
         const xs = a + <usize>(s * 256), ys = b2 + <usize>(s * 256);
         const bx = bs + <usize>(s * 32), by = bs2 + <usize>(s * 32);
         const bx0 = v128.load(bx), bx1 = v128.load(bx, 16), by0 = v128.load(by), by1 = v128.load(by, 16);
         const k32 = i32x4.splat(-32);
-        let x0 = i32x4.mul(q6kBias(m + 16, bx0, bx1), k32), y0 = i32x4.mul(q6kBias(m + 16, by0, by1), k32);
-        let x1 = i32x4.mul(q6kBias(m + 32, bx0, bx1), k32), y1 = i32x4.mul(q6kBias(m + 32, by0, by1), k32);
-        let x2 = i32x4.mul(q6kBias(m + 48, bx0, bx1), k32), y2 = i32x4.mul(q6kBias(m + 48, by0, by1), k32);
-        let x3 = i32x4.mul(q6kBias(m + 64, bx0, bx1), k32), y3 = i32x4.mul(q6kBias(m + 64, by0, by1), k32);
+        let x0 = i32x4.mul(q6kBias16(m + 16, bx0, bx1), k32), y0 = i32x4.mul(q6kBias16(m + 16, by0, by1), k32);
+        let x1 = i32x4.mul(q6kBias16(m + 48, bx0, bx1), k32), y1 = i32x4.mul(q6kBias16(m + 48, by0, by1), k32);
+        let x2 = i32x4.mul(q6kBias16(m + 80, bx0, bx1), k32), y2 = i32x4.mul(q6kBias16(m + 80, by0, by1), k32);
+        let x3 = i32x4.mul(q6kBias16(m + 112, bx0, bx1), k32), y3 = i32x4.mul(q6kBias16(m + 112, by0, by1), k32);
         for (let n = 0; n < 2; n++) {
           for (let l = 0; l < 32; l += 16) {
             const ql = p + <usize>(n * 64 + l), qh = p + 128 + <usize>(n * 32 + l);
             const xa = xs + <usize>(n * 128 + l), ya = ys + <usize>(n * 128 + l);
-            const sc = m + 16 + <usize>(n * 8 + l / 16);
+            const sc = m + 16 + <usize>((n * 8 + l / 16) * 2);
             x0 = q6kPair(ql, qh, sc, xa, ya, x0, y0, 0); y0 = q6kPair(ql, qh, sc, xa, ya, x0, y0, 1);
-            x1 = q6kPair(ql + 192, qh + 192, sc + 16, xa, ya, x1, y1, 0); y1 = q6kPair(ql + 192, qh + 192, sc + 16, xa, ya, x1, y1, 1);
-            x2 = q6kPair(ql + 384, qh + 384, sc + 32, xa, ya, x2, y2, 0); y2 = q6kPair(ql + 384, qh + 384, sc + 32, xa, ya, x2, y2, 1);
-            x3 = q6kPair(ql + 576, qh + 576, sc + 48, xa, ya, x3, y3, 0); y3 = q6kPair(ql + 576, qh + 576, sc + 48, xa, ya, x3, y3, 1);
+            x1 = q6kPair(ql + 192, qh + 192, sc + 32, xa, ya, x1, y1, 0); y1 = q6kPair(ql + 192, qh + 192, sc + 32, xa, ya, x1, y1, 1);
+            x2 = q6kPair(ql + 384, qh + 384, sc + 64, xa, ya, x2, y2, 0); y2 = q6kPair(ql + 384, qh + 384, sc + 64, xa, ya, x2, y2, 1);
+            x3 = q6kPair(ql + 576, qh + 576, sc + 96, xa, ya, x3, y3, 0); y3 = q6kPair(ql + 576, qh + 576, sc + 96, xa, ya, x3, y3, 1);
           }
         }
         const dv = v128.load(m);
@@ -362,23 +369,23 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       let acc = f32x4.splat(0);
       for (let s = 0; s < nsb; s++) {
         const p = gq + <usize>(s * 768);
-        const m = gm + <usize>(s * 80);
+        const m = gm + <usize>(s * 144);
         const xs = a + <usize>(s * 256);
         const b16 = bs + <usize>(s * 32);
         const b0 = v128.load(b16), b1 = v128.load(b16, 16);
-        let r0 = i32x4.mul(q6kBias(m + 16, b0, b1), i32x4.splat(-32));
-        let r1 = i32x4.mul(q6kBias(m + 32, b0, b1), i32x4.splat(-32));
-        let r2 = i32x4.mul(q6kBias(m + 48, b0, b1), i32x4.splat(-32));
-        let r3 = i32x4.mul(q6kBias(m + 64, b0, b1), i32x4.splat(-32));
+        let r0 = i32x4.mul(q6kBias16(m + 16, b0, b1), i32x4.splat(-32));
+        let r1 = i32x4.mul(q6kBias16(m + 48, b0, b1), i32x4.splat(-32));
+        let r2 = i32x4.mul(q6kBias16(m + 80, b0, b1), i32x4.splat(-32));
+        let r3 = i32x4.mul(q6kBias16(m + 112, b0, b1), i32x4.splat(-32));
         for (let n = 0; n < 2; n++) {
           for (let l = 0; l < 32; l += 16) {
             const ql = p + <usize>(n * 64 + l), qh = p + 128 + <usize>(n * 32 + l);
             const x = xs + <usize>(n * 128 + l);
-            const sc = m + 16 + <usize>(n * 8 + l / 16);
+            const sc = m + 16 + <usize>((n * 8 + l / 16) * 2);
             r0 = q6kPart(ql, qh, sc, x, r0);
-            r1 = q6kPart(ql + 192, qh + 192, sc + 16, x, r1);
-            r2 = q6kPart(ql + 384, qh + 384, sc + 32, x, r2);
-            r3 = q6kPart(ql + 576, qh + 576, sc + 48, x, r3);
+            r1 = q6kPart(ql + 192, qh + 192, sc + 32, x, r1);
+            r2 = q6kPart(ql + 384, qh + 384, sc + 64, x, r2);
+            r3 = q6kPart(ql + 576, qh + 576, sc + 96, x, r3);
           }
         }
         const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (s << 2))));

@@ -99,9 +99,9 @@ export function repackQ6_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 210;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      const m = ds + gs * 80;
+      const m = ds + gs * 144;
       store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk, 208)));
-      memory.copy(m + 16 + <usize>(r * 16), blk + 192, 16);
+      for (let k = 0; k < 16; k++) store<i16>(m + 16 + <usize>(r * 32 + k * 2), <i16>load<i8>(blk + 192 + <usize>k));
       memory.copy(dq + gs * 768 + <usize>(r * 192), blk, 192);
     }
   }
@@ -156,12 +156,12 @@ export function rowQ6_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): voi
   const g = R >> 2, r = R & 3;
   for (let s = 0; s < nsb; s++) {
     const gs = <usize>g * <usize>nsb + <usize>s;
-    const m = ds + gs * 80;
+    const m = ds + gs * 144;
     const d = load<f32>(m + (<usize>r << 2));
-    const sc = m + 16 + <usize>(r * 16);
+    const sc = m + 16 + <usize>(r * 32);
     const p = dq + gs * 768 + <usize>(r * 192);
     for (let n = 0; n < 2; n++) {
-      const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32), o = dst + <usize>((s * 256 + n * 128) << 2), scn = sc + <usize>(n * 8);
+      const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32), o = dst + <usize>((s * 256 + n * 128) << 2), scn = sc + <usize>(n * 16);
       for (let l = 0; l < 32; l++) {
         const is = l / 16;
         const h = <i32>load<u8>(qh + l);
@@ -169,10 +169,10 @@ export function rowQ6_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): voi
         const q2 = ((<i32>load<u8>(ql + l + 32) & 15) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((<i32>load<u8>(ql + l) >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((<i32>load<u8>(ql + l + 32) >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        store<f32>(o + <usize>(l << 2), d * <f32>load<i8>(scn + is) * <f32>q1);
-        store<f32>(o + <usize>((l + 32) << 2), d * <f32>load<i8>(scn + is + 2) * <f32>q2);
-        store<f32>(o + <usize>((l + 64) << 2), d * <f32>load<i8>(scn + is + 4) * <f32>q3);
-        store<f32>(o + <usize>((l + 96) << 2), d * <f32>load<i8>(scn + is + 6) * <f32>q4);
+        store<f32>(o + <usize>(l << 2), d * <f32>load<i16>(scn + (<usize>is << 1)) * <f32>q1);
+        store<f32>(o + <usize>((l + 32) << 2), d * <f32>load<i16>(scn + (<usize>(is + 2) << 1)) * <f32>q2);
+        store<f32>(o + <usize>((l + 64) << 2), d * <f32>load<i16>(scn + (<usize>(is + 4) << 1)) * <f32>q3);
+        store<f32>(o + <usize>((l + 96) << 2), d * <f32>load<i16>(scn + (<usize>(is + 6) << 1)) * <f32>q4);
       }
     }
   }

@@ -34,7 +34,7 @@ const layouts = new Map<number, Layout>([
   [GgmlType.Q2_K, { kernel: KERNEL.Q2_K, act: ACT.Q8_K, block: 256, blockBytes: 84, qPerGroupBlock: 256, sPerGroupBlock: 96, repack: "repackQ2_K", row: "rowQ2_K" }],
   [GgmlType.Q3_K, { kernel: KERNEL.Q3_K, act: ACT.Q8_K, block: 256, blockBytes: 110, qPerGroupBlock: 384, sPerGroupBlock: 80, repack: "repackQ3_K", row: "rowQ3_K" }],
   [GgmlType.Q5_K, { kernel: KERNEL.Q5_K, act: ACT.Q8_K, block: 256, blockBytes: 176, qPerGroupBlock: 640, sPerGroupBlock: 96, repack: "repackQ5_K", row: "rowQ5_K" }],
-  [GgmlType.Q6_K, { kernel: KERNEL.Q6_K, act: ACT.Q8_K, block: 256, blockBytes: 210, qPerGroupBlock: 768, sPerGroupBlock: 80, repack: "repackQ6_K", row: "rowQ6_K" }],
+  [GgmlType.Q6_K, { kernel: KERNEL.Q6_K, act: ACT.Q8_K, block: 256, blockBytes: 210, qPerGroupBlock: 768, sPerGroupBlock: 144, repack: "repackQ6_K", row: "rowQ6_K" }],
   [GgmlType.F32, { kernel: KERNEL.F32, act: ACT.F32, block: 1, blockBytes: 4, qPerGroupBlock: 0, sPerGroupBlock: 0, floatKind: 0 }],
   [GgmlType.F16, { kernel: KERNEL.F16, act: ACT.F16, block: 1, blockBytes: 2, qPerGroupBlock: 0, sPerGroupBlock: 0, floatKind: 1 }],
   [GgmlType.BF16, { kernel: KERNEL.BF16, act: ACT.BF16, block: 1, blockBytes: 2, qPerGroupBlock: 0, sPerGroupBlock: 0, floatKind: 2 }],
