@@ -160,7 +160,7 @@ export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 }
 
 // ---- Q4_K × Q8_K. Per row and 256-superblock: d·Σ_sub sc·(q·a) − dmin·Σ_sub m·Σa.
-// Meta per (group, superblock), 96 bytes: d f32[4] | dmin f32[4] | sc u8[4][8] | m u8[4][8].
+// Meta per (group, superblock), 128 bytes: d f32[4] | dmin f32[4] | sc u16[4][8] | m u8[4][8].
 // @ts-ignore: decorator
 @inline
 function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
@@ -168,8 +168,8 @@ function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
   const pb = i16x8.add(dotI8U7(x2, hiNib(w0)), dotI8U7(x3, hiNib(w1)));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, i16x8.splat(<i16>load<u8>(sc))));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, i16x8.splat(<i16>load<u8>(sc, 1))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, v128.load16_splat(sc)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, v128.load16_splat(sc, 2)));
 }
 
 // @ts-ignore: decorator
@@ -180,7 +180,7 @@ function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v1
   const m4 = i8x16.splat(0x0f);
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0), h1 = hiNib(w1);
-  const s0 = i16x8.splat(<i16>load<u8>(sc)), s1 = i16x8.splat(<i16>load<u8>(sc, 1));
+  const s0 = v128.load16_splat(sc), s1 = v128.load16_splat(sc, 2);
   const a = which == 0 ? xa : ya;
   const acc = which == 0 ? accx : accy;
   const pa = i16x8.add(dotI8U7(v128.load(a), l0), dotI8U7(v128.load(a, 16), l1));
@@ -192,7 +192,7 @@ export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
   const nsb = cols / 256;
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;
-    const gm = ws + <usize>g * <usize>nsb * 96;
+    const gm = ws + <usize>g * <usize>nsb * 128;
     const valid = min<i32>(4, rows - g * 4);
     let t = 0;
     for (; t + 2 <= nTok; t += 2) {
@@ -202,19 +202,19 @@ export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
       for (let s = 0; s < nsb; s++) {
         const p = gq + <usize>(s * 512);
-        const m = gm + <usize>(s * 96);
+        const m = gm + <usize>(s * 128);
         const xs = a + <usize>(s * 256), ys = b2 + <usize>(s * 256);
         let x0 = ZERO, x1 = ZERO, x2 = ZERO, x3 = ZERO, y0 = ZERO, y1 = ZERO, y2 = ZERO, y3 = ZERO;
         for (let j = 0; j < 4; j++) {
           const xa = xs + <usize>(j * 64), ya = ys + <usize>(j * 64);
           const pj = p + <usize>(j * 32);
-          const sj = m + 32 + <usize>(j * 2);
+          const sj = m + 32 + <usize>(j * 4);
           x0 = q4kPair(pj, sj, xa, ya, x0, y0, 0); y0 = q4kPair(pj, sj, xa, ya, x0, y0, 1);
-          x1 = q4kPair(pj + 128, sj + 8, xa, ya, x1, y1, 0); y1 = q4kPair(pj + 128, sj + 8, xa, ya, x1, y1, 1);
-          x2 = q4kPair(pj + 256, sj + 16, xa, ya, x2, y2, 0); y2 = q4kPair(pj + 256, sj + 16, xa, ya, x2, y2, 1);
-          x3 = q4kPair(pj + 384, sj + 24, xa, ya, x3, y3, 0); y3 = q4kPair(pj + 384, sj + 24, xa, ya, x3, y3, 1);
+          x1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 0); y1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 1);
+          x2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 0); y2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 1);
+          x3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 0); y3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 1);
         }
-        const mm = m + 64;
+        const mm = m + 96;
         const n0 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm)), n1 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 8));
         const n2 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 16)), n3 = i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 24));
         const dv = v128.load(m), dm = v128.load(m, 16);
@@ -239,24 +239,24 @@ export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       let acc = f32x4.splat(0);
       for (let s = 0; s < nsb; s++) {
         const p = gq + <usize>(s * 512);
-        const m = gm + <usize>(s * 96);
+        const m = gm + <usize>(s * 128);
         const xs = a + <usize>(s * 256);
         let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
         for (let j = 0; j < 4; j++) {
           const xa = xs + <usize>(j * 64);
           const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
           const pj = p + <usize>(j * 32);
-          const sj = m + 32 + <usize>(j * 2);
+          const sj = m + 32 + <usize>(j * 4);
           r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0);
-          r1 = q4kRow(pj + 128, sj + 8, x0, x1, x2, x3, r1);
-          r2 = q4kRow(pj + 256, sj + 16, x0, x1, x2, x3, r2);
-          r3 = q4kRow(pj + 384, sj + 24, x0, x1, x2, x3, r3);
+          r1 = q4kRow(pj + 128, sj + 16, x0, x1, x2, x3, r1);
+          r2 = q4kRow(pj + 256, sj + 32, x0, x1, x2, x3, r2);
+          r3 = q4kRow(pj + 384, sj + 48, x0, x1, x2, x3, r3);
         }
         // Sums of 32 activations per sub-block, from the 16-wide sums.
         const b16 = bs + <usize>(s * 32);
         const bs32 = i16x8.narrow_i32x4_s(
           i32x4.extadd_pairwise_i16x8_s(v128.load(b16)), i32x4.extadd_pairwise_i16x8_s(v128.load(b16, 16)));
-        const mm = m + 64;
+        const mm = m + 96;
         const m0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm)), bs32);
         const m1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 8)), bs32);
         const m2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 16)), bs32);
@@ -472,7 +472,7 @@ export function mmBF16(w: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: us
 }
 
 // ---- Q5_K × Q8_K: Q4_K plus a fifth bit per value from qh (bit 2j / 2j+1 for chunk j).
-// Quants per row-superblock: qs[128] | qh[32] (160 bytes). Meta as Q4_K (96 bytes).
+// Quants per row-superblock: qs[128] | qh[32] (160 bytes). Meta as Q4_K (128 bytes).
 // @ts-ignore: decorator
 @inline
 function q5kRow(p: usize, qh: usize, j: i32, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
@@ -486,15 +486,15 @@ function q5kRow(p: usize, qh: usize, j: i32, sc: usize, x0: v128, x1: v128, x2: 
   const hi1 = v128.or(hiNib(w1), v128.and(i16x8.shl(i16x8.shr_u(h1, s0 + 1), 4), b4));
   const pa = i16x8.add(dotI8U7(x0, lo0), dotI8U7(x1, lo1));
   const pb = i16x8.add(dotI8U7(x2, hi0), dotI8U7(x3, hi1));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, i16x8.splat(<i16>load<u8>(sc))));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, i16x8.splat(<i16>load<u8>(sc, 1))));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, v128.load16_splat(sc)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, v128.load16_splat(sc, 2)));
 }
 
 export function mmQ5_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nsb = cols / 256;
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 640;
-    const gm = ws + <usize>g * <usize>nsb * 96;
+    const gm = ws + <usize>g * <usize>nsb * 128;
     const valid = min<i32>(4, rows - g * 4);
     for (let t = 0; t < nTok; t++) {
       const a = act + <usize>t * <usize>actStride;
@@ -503,23 +503,23 @@ export function mmQ5_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       let acc = f32x4.splat(0);
       for (let s = 0; s < nsb; s++) {
         const p = gq + <usize>(s * 640);
-        const m = gm + <usize>(s * 96);
+        const m = gm + <usize>(s * 128);
         const xs = a + <usize>(s * 256);
         let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
         for (let j = 0; j < 4; j++) {
           const xa = xs + <usize>(j * 64);
           const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
           const pj = p + <usize>(j * 32);
-          const sj = m + 32 + <usize>(j * 2);
+          const sj = m + 32 + <usize>(j * 4);
           r0 = q5kRow(pj, p + 128, j, sj, x0, x1, x2, x3, r0);
-          r1 = q5kRow(pj + 160, p + 288, j, sj + 8, x0, x1, x2, x3, r1);
-          r2 = q5kRow(pj + 320, p + 448, j, sj + 16, x0, x1, x2, x3, r2);
-          r3 = q5kRow(pj + 480, p + 608, j, sj + 24, x0, x1, x2, x3, r3);
+          r1 = q5kRow(pj + 160, p + 288, j, sj + 16, x0, x1, x2, x3, r1);
+          r2 = q5kRow(pj + 320, p + 448, j, sj + 32, x0, x1, x2, x3, r2);
+          r3 = q5kRow(pj + 480, p + 608, j, sj + 48, x0, x1, x2, x3, r3);
         }
         const b16 = bs + <usize>(s * 32);
         const bs32 = i16x8.narrow_i32x4_s(
           i32x4.extadd_pairwise_i16x8_s(v128.load(b16)), i32x4.extadd_pairwise_i16x8_s(v128.load(b16, 16)));
-        const mm = m + 64;
+        const mm = m + 96;
         const m0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm)), bs32);
         const m1 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 8)), bs32);
         const m2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(mm, 16)), bs32);

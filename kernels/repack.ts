@@ -28,7 +28,7 @@ export function repackQ4_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
   }
 }
 
-/** d, dmin and the 6-bit packed scales/mins of a Q4_K/Q5_K block into the 96-byte meta of row r. */
+/** d, dmin and the 6-bit packed scales/mins of a Q4_K/Q5_K block into the 128-byte meta of row r. */
 function kMeta(blk: usize, m: usize, r: i32): void {
   store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk)));
   store<f32>(m + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk, 2)));
@@ -42,8 +42,8 @@ function kMeta(blk: usize, m: usize, r: i32): void {
       sc = (load<u8>(q + j + 4) & 0xf) | ((load<u8>(q + j - 4) >> 6) << 4);
       mn = (load<u8>(q + j + 4) >> 4) | ((load<u8>(q + j) >> 6) << 4);
     }
-    store<u8>(m + 32 + <usize>(r * 8 + j), <u8>sc);
-    store<u8>(m + 64 + <usize>(r * 8 + j), <u8>mn);
+    store<u16>(m + 32 + (<usize>(r * 8 + j) << 1), <u16>sc);
+    store<u8>(m + 96 + <usize>(r * 8 + j), <u8>mn);
   }
 }
 
@@ -53,7 +53,7 @@ export function repackQ5_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 176;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      kMeta(blk, ds + gs * 96, r);
+      kMeta(blk, ds + gs * 128, r);
       const dst = dq + gs * 640 + <usize>(r * 160);
       memory.copy(dst, blk + 48, 128);
       memory.copy(dst + 128, blk + 16, 32);
@@ -65,12 +65,12 @@ export function rowQ5_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): voi
   const g = R >> 2, r = R & 3;
   for (let s = 0; s < nsb; s++) {
     const gs = <usize>g * <usize>nsb + <usize>s;
-    const m = ds + gs * 96;
+    const m = ds + gs * 128;
     const d = load<f32>(m + (<usize>r << 2)), dmin = load<f32>(m + 16 + (<usize>r << 2));
     const q = dq + gs * 640 + <usize>(r * 160), qh = q + 128;
     for (let j = 0; j < 4; j++) {
-      const d1 = d * <f32>load<u8>(m + 32 + <usize>(r * 8 + 2 * j)), m1 = dmin * <f32>load<u8>(m + 64 + <usize>(r * 8 + 2 * j));
-      const d2 = d * <f32>load<u8>(m + 33 + <usize>(r * 8 + 2 * j)), m2 = dmin * <f32>load<u8>(m + 65 + <usize>(r * 8 + 2 * j));
+      const d1 = d * <f32>load<u16>(m + 32 + (<usize>(r * 8 + 2 * j) << 1)), m1 = dmin * <f32>load<u8>(m + 96 + <usize>(r * 8 + 2 * j));
+      const d2 = d * <f32>load<u16>(m + 34 + (<usize>(r * 8 + 2 * j) << 1)), m2 = dmin * <f32>load<u8>(m + 97 + <usize>(r * 8 + 2 * j));
       for (let l = 0; l < 32; l++) {
         const v = <i32>load<u8>(q + <usize>(j * 32 + l)), h = <i32>load<u8>(qh + l);
         store<f32>(dst + <usize>((s * 256 + j * 64 + l) << 2), d1 * <f32>((v & 15) + (((h >> (2 * j)) & 1) << 4)) - m1);
@@ -86,7 +86,7 @@ export function repackQ4_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 144;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      const m = ds + gs * 96;
+      const m = ds + gs * 128;
       kMeta(blk, m, r);
       memory.copy(dq + gs * 512 + <usize>(r * 128), blk + 16, 128);
     }
@@ -137,12 +137,12 @@ export function rowQ4_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): voi
   const g = R >> 2, r = R & 3;
   for (let s = 0; s < nsb; s++) {
     const gs = <usize>g * <usize>nsb + <usize>s;
-    const m = ds + gs * 96;
+    const m = ds + gs * 128;
     const d = load<f32>(m + (<usize>r << 2)), dmin = load<f32>(m + 16 + (<usize>r << 2));
     const q = dq + gs * 512 + <usize>(r * 128);
     for (let j = 0; j < 4; j++) {
-      const d1 = d * <f32>load<u8>(m + 32 + <usize>(r * 8 + 2 * j)), m1 = dmin * <f32>load<u8>(m + 64 + <usize>(r * 8 + 2 * j));
-      const d2 = d * <f32>load<u8>(m + 33 + <usize>(r * 8 + 2 * j)), m2 = dmin * <f32>load<u8>(m + 65 + <usize>(r * 8 + 2 * j));
+      const d1 = d * <f32>load<u16>(m + 32 + (<usize>(r * 8 + 2 * j) << 1)), m1 = dmin * <f32>load<u8>(m + 96 + <usize>(r * 8 + 2 * j));
+      const d2 = d * <f32>load<u16>(m + 34 + (<usize>(r * 8 + 2 * j) << 1)), m2 = dmin * <f32>load<u8>(m + 97 + <usize>(r * 8 + 2 * j));
       for (let l = 0; l < 32; l++) {
         const v = load<u8>(q + <usize>(j * 32 + l));
         store<f32>(dst + <usize>((s * 256 + j * 64 + l) << 2), d1 * <f32>(v & 15) - m1);
