@@ -43,7 +43,7 @@ export function task(d: usize, tid: i32, nth: i32): i32 {
   let units: i32;
   if (op == OP_MATMUL) units = (arg(d, 5) + 3) >> 2;
   else if (op == OP_QUANT || op == OP_RMSNORM || op == OP_ADDBIAS) units = arg(d, op == OP_QUANT ? 4 : 3);
-  else if (op == OP_ATTN) units = arg(d, 7) * arg(d, 8);
+  else if (op == OP_ATTN) units = arg(d, 7) * arg(d, 9); // (token, KV head)
   else if (op == OP_SILU || op == OP_ADD) units = (arg(d, 3) + 3) >> 2;
   else if (op == OP_ROPE) units = arg(d, 2) * arg(d, 3);
   else if (op == OP_SETROWS) units = arg(d, 5);

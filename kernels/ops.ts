@@ -1,6 +1,6 @@
 // Elementwise and attention kernels. Each takes the slice of the work a thread owns.
 
-import { f16ToF32, f32ToF16, f32RoundF16, hsumF32 } from "./util";
+import { f16ToF32, f32ToF16, f32RoundF16, reduce4f } from "./util";
 
 /** e^x on 4 lanes (Cephes-style range reduction + degree-6 polynomial, ~1 ulp on [-87, 88]). */
 // @ts-ignore: decorator
@@ -132,67 +132,113 @@ function loadKVs(f16: i32, p: usize, i: i32): f32 {
   return f16 ? f16ToF32(load<u16>(p + (<usize>i << 1))) : load<f32>(p + (<usize>i << 2));
 }
 
+// @ts-ignore: decorator
+@inline
+function fmaf(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /**
- * Attention for (token, head) pairs [j0, j1). `scores` is this thread's scratch (≥ max count +
- * headDim f32). out may alias q (each pair reads its q before writing its output).
+ * Attention for (token, KV head) units [j0, j1): the `group` query heads sharing a KV head are
+ * done together, so each cached K/V row is loaded and widened from f16 once per group of 4
+ * heads instead of once per head. `scratch` is this thread's area (group·(count + headDim) f32).
+ * out may alias q (a unit reads its q rows before writing the same rows).
  */
 export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, start: usize, count: usize,
-  nHeads: i32, nKvHeads: i32, headDim: i32, scale: f32, j0: i32, j1: i32, out: usize, scores: usize): void {
+  nHeads: i32, nKvHeads: i32, headDim: i32, scale: f32, j0: i32, j1: i32, out: usize, scratch: usize): void {
   const group = nHeads / nKvHeads;
   const kvWidth = nKvHeads * headDim;
   const esz: usize = f16 ? 2 : 4;
   const d4 = headDim & ~3;
+  const hb = <usize>headDim << 2;
   for (let j = j0; j < j1; j++) {
-    const t = j / nHeads, h = j - t * nHeads;
-    const kvh = h / group;
+    const t = j / nKvHeads, kvh = j - t * nKvHeads;
     const st = load<i32>(start + (<usize>t << 2)), cnt = load<i32>(count + (<usize>t << 2));
-    let qp = q + (<usize>j * <usize>headDim << 2);
+    const base = <usize>(t * nHeads + kvh * group) * hb;
+    const ob = out + base;
+    const sc = scratch;
+    let qb = q + base;
     if (f16) {
       // llama.cpp converts q to f16 for the K·q product with an f16 cache (K's vec_dot_type).
-      const qr = scores + (<usize>cnt << 2);
-      for (let i = 0; i < headDim; i++) store<f32>(qr + (<usize>i << 2), f32RoundF16(load<f32>(qp + (<usize>i << 2))));
-      qp = qr;
+      const qr = scratch + (<usize>(group * cnt) << 2);
+      for (let i = 0; i < group * headDim; i++) store<f32>(qr + (<usize>i << 2), f32RoundF16(load<f32>(qb + (<usize>i << 2))));
+      qb = qr;
     }
-    const op = out + (<usize>j * <usize>headDim << 2);
-    let mx: f32 = -Infinity;
+    // Scores, 4 heads per pass over the K row (heads past the group repeat the last one).
     for (let c = 0; c < cnt; c++) {
       const cell = load<i32>(cells + (<usize>(st + c) << 2));
       const kp = k + (<usize>(cell * kvWidth + kvh * headDim)) * esz;
-      let acc = f32x4.splat(0);
-      for (let i = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (<usize>i << 2)), loadKV(f16, kp, i)));
-      let dot = hsumF32(acc);
-      for (let i = d4; i < headDim; i++) dot += load<f32>(qp + (<usize>i << 2)) * loadKVs(f16, kp, i);
-      const s = dot * scale;
-      store<f32>(scores + (<usize>c << 2), s);
-      if (s > mx) mx = s;
+      for (let g = 0; g < group; g += 4) {
+        const q0 = qb + <usize>g * hb;
+        const q1 = g + 1 < group ? q0 + hb : q0, q2 = g + 2 < group ? q0 + 2 * hb : q0, q3 = g + 3 < group ? q0 + 3 * hb : q0;
+        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+        for (let i = 0; i < d4; i += 4) {
+          const kv = loadKV(f16, kp, i);
+          const o = <usize>i << 2;
+          a0 = f32x4.add(a0, f32x4.mul(v128.load(q0 + o), kv));
+          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), kv));
+          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), kv));
+          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), kv));
+        }
+        let dots = reduce4f(a0, a1, a2, a3);
+        for (let i = d4; i < headDim; i++) {
+          const kv = loadKVs(f16, kp, i), o = <usize>i << 2;
+          dots = f32x4.add(dots, f32x4.mul(f32x4.splat(kv),
+            f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(q0 + o)), 1, load<f32>(q1 + o)), 2, load<f32>(q2 + o)), 3, load<f32>(q3 + o))));
+        }
+        dots = f32x4.mul(dots, f32x4.splat(scale));
+        store<f32>(sc + (<usize>(g * cnt + c) << 2), f32x4.extract_lane(dots, 0));
+        if (g + 1 < group) store<f32>(sc + (<usize>((g + 1) * cnt + c) << 2), f32x4.extract_lane(dots, 1));
+        if (g + 2 < group) store<f32>(sc + (<usize>((g + 2) * cnt + c) << 2), f32x4.extract_lane(dots, 2));
+        if (g + 3 < group) store<f32>(sc + (<usize>((g + 3) * cnt + c) << 2), f32x4.extract_lane(dots, 3));
+      }
     }
-    let sum: f64 = 0;
-    const mv = f32x4.splat(mx);
-    let c = 0;
-    for (; c + 4 <= cnt; c += 4) {
-      const e = expF32x4(f32x4.sub(v128.load(scores + (<usize>c << 2)), mv));
-      v128.store(scores + (<usize>c << 2), e);
-      sum += <f64>f32x4.extract_lane(e, 0) + <f64>f32x4.extract_lane(e, 1) + <f64>f32x4.extract_lane(e, 2) + <f64>f32x4.extract_lane(e, 3);
+    // Softmax per head.
+    for (let g = 0; g < group; g++) {
+      const row = sc + (<usize>(g * cnt) << 2);
+      let mx: f32 = -Infinity;
+      for (let c = 0; c < cnt; c++) mx = max<f32>(mx, load<f32>(row + (<usize>c << 2)));
+      let sum: f64 = 0;
+      const mv = f32x4.splat(mx);
+      let c = 0;
+      for (; c + 4 <= cnt; c += 4) {
+        const e = expF32x4(f32x4.sub(v128.load(row + (<usize>c << 2)), mv));
+        v128.store(row + (<usize>c << 2), e);
+        sum += <f64>f32x4.extract_lane(e, 0) + <f64>f32x4.extract_lane(e, 1) + <f64>f32x4.extract_lane(e, 2) + <f64>f32x4.extract_lane(e, 3);
+      }
+      for (; c < cnt; c++) {
+        const e = f32x4.extract_lane(expF32x4(f32x4.splat(load<f32>(row + (<usize>c << 2)) - mx)), 0);
+        store<f32>(row + (<usize>c << 2), e);
+        sum += <f64>e;
+      }
+      const inv = <f32>(1.0 / sum);
+      for (c = 0; c < cnt; c++) {
+        let p = load<f32>(row + (<usize>c << 2)) * inv;
+        if (f16) p = f32RoundF16(p); // and the probabilities to f16 for the V product
+        store<f32>(row + (<usize>c << 2), p);
+      }
     }
-    for (; c < cnt; c++) {
-      const e = f32x4.extract_lane(expF32x4(f32x4.splat(load<f32>(scores + (<usize>c << 2)) - mx)), 0);
-      store<f32>(scores + (<usize>c << 2), e);
-      sum += <f64>e;
-    }
-    const inv = <f32>(1.0 / sum);
-    for (let i = 0; i < headDim; i++) store<f32>(op + (<usize>i << 2), 0);
-    for (c = 0; c < cnt; c++) {
-      let p = load<f32>(scores + (<usize>c << 2)) * inv;
-      if (f16) p = f32RoundF16(p); // and the probabilities to f16 for the V product
+    // Σ p·V, each V row widened once for the whole group.
+    memory.fill(ob, 0, <usize>(group * headDim) << 2);
+    for (let c = 0; c < cnt; c++) {
       const cell = load<i32>(cells + (<usize>(st + c) << 2));
       const vp = v + (<usize>(cell * kvWidth + kvh * headDim)) * esz;
-      const pv = f32x4.splat(p);
       let i = 0;
       for (; i < d4; i += 4) {
-        const o = op + (<usize>i << 2);
-        v128.store(o, f32x4.add(v128.load(o), f32x4.mul(pv, loadKV(f16, vp, i))));
+        const vv = loadKV(f16, vp, i);
+        for (let g = 0; g < group; g++) {
+          const o = ob + <usize>g * hb + (<usize>i << 2);
+          v128.store(o, fmaf(f32x4.splat(load<f32>(sc + (<usize>(g * cnt + c) << 2))), vv, v128.load(o)));
+        }
       }
-      for (; i < headDim; i++) store<f32>(op + (<usize>i << 2), load<f32>(op + (<usize>i << 2)) + p * loadKVs(f16, vp, i));
+      for (; i < headDim; i++) {
+        const vs = loadKVs(f16, vp, i);
+        for (let g = 0; g < group; g++) {
+          const o = ob + <usize>g * hb + (<usize>i << 2);
+          store<f32>(o, load<f32>(o) + load<f32>(sc + (<usize>(g * cnt + c) << 2)) * vs);
+        }
+      }
     }
   }
 }

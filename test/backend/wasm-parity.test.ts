@@ -120,8 +120,9 @@ for (const relaxed of [true, false]) {
       }
 
       // KV cache (f32 and f16) and attention with GQA, causal spans, non-contiguous cells.
-      for (const dtype of ["f32", "f16"] as const) {
-        const nHeads = 8, nKvHeads = 2, headDim = 40, cellsN = 21, kvW = nKvHeads * headDim;
+      // GQA groups of 4, 3 (not a multiple of the 4-head pass) and 1; head sizes with a scalar tail.
+      for (const [dtype, nHeads, nKvHeads, headDim] of [["f32", 8, 2, 40], ["f16", 8, 2, 40], ["f16", 6, 2, 36], ["f32", 3, 1, 18], ["f16", 4, 4, 20]] as const) {
+        const cellsN = 21, kvW = nKvHeads * headDim;
         const kr = ref.alloc(cellsN * kvW, dtype), vr = ref.alloc(cellsN * kvW, dtype);
         const kw = be.alloc(cellsN * kvW, dtype), vw = be.alloc(cellsN * kvW, dtype);
         const order = Int32Array.from({ length: 17 }, (_, i) => (i * 5) % cellsN);
@@ -136,7 +137,9 @@ for (const relaxed of [true, false]) {
         const outR = ref.alloc(q.length), outW = be.alloc(q.length);
         ref.attention(put(ref, q), kr, vr, span, shape, outR);
         be.attention(put(be, q), kw, vw, span, shape, outW);
-        close(be.read(outW), ref.read(outR), 2e-5, `attention ${dtype}`);
+        // With an f16 cache the probabilities are rounded to f16, so a last-bit difference in the
+        // softmax can move one p by an f16 ulp (2^-11 relative): hence the looser f16 bound.
+        close(be.read(outW), ref.read(outR), dtype === "f16" ? 2e-4 : 2e-5, `attention ${dtype} ${nHeads}/${nKvHeads}×${headDim}`);
       }
     });
   }

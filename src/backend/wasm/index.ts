@@ -346,12 +346,12 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     const cells = writeInts("attnCells", span.cells);
     const start = writeInts("attnStart", span.start.subarray(0, nTokens));
     const count = writeInts("attnCount", span.count.subarray(0, nTokens));
-    const perThread = Math.ceil(((maxCount + headDim) * 4) / 64) * 64;
+    const perThread = Math.ceil(((maxCount + headDim) * (nHeads / nKvHeads) * 4) / 64) * 64;
     const sc = scratchOf("scores", perThread * threads);
     const d = pool.begin();
     d[0] = OP.ATTN; d[1] = qs.ptr; d[2] = k.ptr; d[3] = v.ptr; d[4] = k.dtype === "f16" ? 1 : 0; d[5] = cells; d[6] = start;
     d[7] = nTokens; d[8] = nHeads; d[9] = nKvHeads; d[10] = headDim; df[11] = scale; d[13] = o.ptr; d[14] = sc; d[15] = perThread; d[16] = count;
-    pool.run(nTokens * nHeads > 1);
+    pool.run(nTokens * nKvHeads > 1);
   }
 
   return backend;
