@@ -11,7 +11,7 @@ import type { ChatMessage } from "../chat/types.ts";
 import { UserError, isUserError } from "../errors.ts";
 import { createSampler } from "../sample/sampler.ts";
 import { StopStringMatcher } from "../sample/stop.ts";
-import { chatPromptTokens, chatSetup, type ChatSetup } from "../server/chat-prompt.ts";
+import { chatPromptTokens, chatSetup, type ChatSetup } from "../engine/chat-prompt.ts";
 import { fitHistory } from "./chat-history.ts";
 import { loadProgress, samplerParams } from "./common.ts";
 import { addModelOptions, addSamplingOptions, intArg, type ModelFlags, type SamplingFlags } from "./options.ts";

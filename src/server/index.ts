@@ -2,7 +2,7 @@
 
 import type { Model } from "../engine/model.ts";
 import { Scheduler, type SchedulerObserver } from "../engine/scheduler.ts";
-import { chatSetup } from "./chat-prompt.ts";
+import { chatSetup } from "../engine/chat-prompt.ts";
 import type { Engine } from "./openai.ts";
 
 export { createServer, type LlamaServer, type ServerOptions } from "./app.ts";

@@ -7,13 +7,13 @@ import type { SamplerParams, TokenConstraint } from "../sample/sampler.ts";
 import type { TokenLogprobs } from "../sample/logprobs.ts";
 import { parseToolCalls } from "../chat/tool-calls.ts";
 import type { ChatMessage, Tool, ToolCall } from "../chat/types.ts";
-import { chatPromptTokens, type ChatSetup } from "./chat-prompt.ts";
+import { chatPromptTokens, type ChatSetup } from "../engine/chat-prompt.ts";
 import { ApiError } from "./errors.ts";
 import { chatLogprob, completionLogprobs, float32Base64, newId, usage } from "./format.ts";
 import type { ChatRequest, CompletionRequestBody, EmbeddingRequestBody } from "./schemas.ts";
 import { sseResponse } from "./sse.ts";
-import { ToolCallHoldback } from "./tool-stream.ts";
-import { responseConstraint, toolChoiceConstraint } from "./constraints.ts";
+import { ToolCallHoldback } from "../chat/tool-stream.ts";
+import { responseConstraint, toolChoiceConstraint } from "../engine/constraints.ts";
 
 export interface Engine {
   readonly model: Model;

@@ -14,7 +14,7 @@ import { readGguf, BytesSource } from "../../src/index.ts";
 import { MemorySink, ggufWriteInputOf, writeGguf } from "../../src/format/gguf.ts";
 import type { JobEvent, CompletionRequest, Scheduler } from "../../src/engine/scheduler.ts";
 import { createServer } from "../../src/server/index.ts";
-import { chatSetup } from "../../src/server/chat-prompt.ts";
+import { chatSetup } from "../../src/engine/chat-prompt.ts";
 import { serveFetch, type RunningServer } from "../../src/node/http-server.ts";
 import type { ServingModel } from "../../src/node/http-llama.ts";
 import { MODEL, startServer } from "./helpers.ts";

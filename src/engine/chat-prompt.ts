@@ -7,7 +7,7 @@ import { detectChatFormat, formatChat, formatToTokens, FORMAT_STOPS, type ChatFo
 import { chatTemplateFromMetadata, endOfTurnPieces } from "../chat/source.ts";
 import { detectToolCallFormat, type ToolCallFormat } from "../chat/tool-calls.ts";
 import type { ChatMessage, Tool } from "../chat/types.ts";
-import type { Model } from "../engine/model.ts";
+import type { Model } from "./model.ts";
 
 export interface ChatSetup {
   readonly template: string | undefined;

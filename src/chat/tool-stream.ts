@@ -2,7 +2,7 @@
 // held back: a call must reach the client as `tool_calls`, never as content. Text before it flows
 // as usual, and held text that turns out not to be a call is released at the end.
 
-import { TOOL_CALL_OPENERS, type ToolCallFormat } from "../chat/tool-calls.ts";
+import { TOOL_CALL_OPENERS, type ToolCallFormat } from "./tool-calls.ts";
 
 export class ToolCallHoldback {
   private readonly openers: readonly string[];

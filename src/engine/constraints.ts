@@ -2,7 +2,7 @@
 // tool_choice that forces a call, as grammars over the vocabulary's bytes. The grammar is
 // compiled once per request; each choice walks it with its own constraint.
 
-import type { Model } from "../engine/model.ts";
+import type { Model } from "./model.ts";
 import type { TokenConstraint } from "../sample/sampler.ts";
 import { createGrammarConstraint } from "../sample/grammar/constraint.ts";
 import { compileGrammar, parseGbnf } from "../sample/grammar/gbnf.ts";
@@ -10,7 +10,12 @@ import { GrammarMatcher } from "../sample/grammar/matcher.ts";
 import { jsonObjectGbnf, jsonSchemaToGbnf, gbnfLiteral } from "../sample/grammar/json-schema.ts";
 import type { Tool } from "../chat/types.ts";
 import type { ChatSetup } from "./chat-prompt.ts";
-import type { ResponseFormat } from "./schemas.ts";
+
+/** OpenAI's response_format: free text, any JSON object, or JSON under a schema. */
+export type ResponseFormat =
+  | { readonly type: "text" }
+  | { readonly type: "json_object"; readonly schema?: Readonly<Record<string, unknown>> }
+  | { readonly type: "json_schema"; readonly json_schema: { readonly name?: string; readonly schema?: Readonly<Record<string, unknown>> } };
 
 function constraintFactory(model: Model, gbnf: string): () => TokenConstraint {
   const matcher = new GrammarMatcher(compileGrammar(parseGbnf(gbnf)));
