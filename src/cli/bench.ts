@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { ggmlTypeName } from "../format/ggml.ts";
 import { loadModel, type Model } from "../index.ts";
 import { addModelOptions, intArg, type ModelFlags } from "./options.ts";
-import { loadProgress } from "./common.ts";
+import { loadOptions } from "./common.ts";
 
 interface BenchFlags extends ModelFlags {
   nPrompt: number;
@@ -46,12 +46,9 @@ export function register(program: Command): void {
   cmd.addHelpText("after", `\nExamples:\n  llamats bench -m model-Q4_K_M.gguf\n  llamats bench -m models/stories260K.gguf -p 64 -n 32 -r 5 --backend wasm -t 2 --json\n`);
   cmd.action(async (flags: BenchFlags) => {
     const model = await loadModel(flags.model, {
+      ...loadOptions(flags),
       contextSize: flags.ctxSize ?? Math.max(flags.nPrompt, flags.nGen, 1),
-      threads: flags.threads,
       batchSize: flags.batchSize ?? Math.max(flags.nPrompt, 1),
-      backend: flags.backend,
-      kvType: flags.kvType,
-      onProgress: loadProgress(),
     });
     try {
       const results: BenchResult[] = [];

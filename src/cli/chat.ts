@@ -13,7 +13,7 @@ import { createSampler } from "../sample/sampler.ts";
 import { StopStringMatcher } from "../sample/stop.ts";
 import { chatPromptTokens, chatSetup, type ChatSetup } from "../engine/chat-prompt.ts";
 import { fitHistory } from "./chat-history.ts";
-import { loadProgress, samplerParams } from "./common.ts";
+import { loadOptions, samplerParams } from "./common.ts";
 import { addModelOptions, addSamplingOptions, intArg, type ModelFlags, type SamplingFlags } from "./options.ts";
 
 interface ChatFlags extends ModelFlags, SamplingFlags {
@@ -37,14 +37,7 @@ export function register(program: Command): void {
       `  printf 'Hello\\n/save chat.json\\n' | llamats chat -m models/stories260K.gguf -n 32 --temp 0\n`,
   );
   cmd.action(async (flags: ChatFlags) => {
-    const model = await loadModel(flags.model, {
-      contextSize: flags.ctxSize,
-      threads: flags.threads,
-      batchSize: flags.batchSize,
-      backend: flags.backend,
-      kvType: flags.kvType,
-      onProgress: loadProgress(),
-    });
+    const model = await loadModel(flags.model, loadOptions(flags));
     try {
       await new ChatRepl(model, flags).run();
     } finally {

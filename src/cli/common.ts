@@ -2,7 +2,8 @@
 
 import { SingleBar, Presets } from "cli-progress";
 import type { SamplerParams } from "../sample/sampler.ts";
-import type { SamplingFlags } from "./options.ts";
+import type { LoadOptions } from "../engine/model.ts";
+import type { ModelFlags, SamplingFlags } from "./options.ts";
 
 /** A progress callback that draws a bar on stderr when it is a terminal, and nothing otherwise. */
 export function loadProgress(label = "loading"): ((p: { loadedBytes: number; totalBytes: number }) => void) | undefined {
@@ -30,5 +31,17 @@ export function samplerParams(f: SamplingFlags): SamplerParams {
     presencePenalty: f.presencePenalty,
     frequencyPenalty: f.frequencyPenalty,
     seed: f.seed,
+  };
+}
+
+/** The loadModel options the shared model flags ask for, with a progress bar on a terminal. */
+export function loadOptions(f: ModelFlags): LoadOptions {
+  return {
+    contextSize: f.ctxSize,
+    threads: f.threads,
+    batchSize: f.batchSize,
+    backend: f.backend,
+    kvType: f.kvType,
+    onProgress: loadProgress(),
   };
 }

@@ -7,7 +7,7 @@ import { loadModel } from "../index.ts";
 import { perplexity } from "../engine/perplexity.ts";
 import { UserError } from "../errors.ts";
 import { addModelOptions, type ModelFlags } from "./options.ts";
-import { loadProgress } from "./common.ts";
+import { loadOptions } from "./common.ts";
 
 export function register(program: Command): void {
   const cmd = program
@@ -21,14 +21,7 @@ export function register(program: Command): void {
     const text = await readFile(flags.file, "utf8").catch(() => {
       throw new UserError(`cannot read ${flags.file}`);
     });
-    const model = await loadModel(flags.model, {
-      contextSize: flags.ctxSize ?? 512,
-      threads: flags.threads,
-      batchSize: flags.batchSize,
-      backend: flags.backend,
-      kvType: flags.kvType,
-      onProgress: loadProgress(),
-    });
+    const model = await loadModel(flags.model, { ...loadOptions(flags), contextSize: flags.ctxSize ?? 512 });
     try {
       let bar: SingleBar | undefined;
       const r = await perplexity(model, text, {

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { loadModel } from "../index.ts";
 import { UserError } from "../errors.ts";
 import { addModelOptions, addSamplingOptions, intArg, type ModelFlags, type SamplingFlags } from "./options.ts";
-import { loadProgress, samplerParams } from "./common.ts";
+import { loadOptions, samplerParams } from "./common.ts";
 
 interface RunFlags extends ModelFlags, SamplingFlags {
   prompt?: string;
@@ -55,14 +55,7 @@ export function register(program: Command): void {
         throw new UserError("--json-schema is not valid JSON");
       }
     }
-    const model = await loadModel(flags.model, {
-      contextSize: flags.ctxSize,
-      threads: flags.threads,
-      batchSize: flags.batchSize,
-      backend: flags.backend,
-      kvType: flags.kvType,
-      onProgress: loadProgress(),
-    });
+    const model = await loadModel(flags.model, loadOptions(flags));
     try {
       const ac = new AbortController();
       const onSigint = () => ac.abort();

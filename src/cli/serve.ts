@@ -4,7 +4,7 @@
 import { Option, type Command } from "commander";
 import { serveModel } from "../node/http-llama.ts";
 import { addModelOptions, intArg, type ModelFlags } from "./options.ts";
-import { loadProgress } from "./common.ts";
+import { loadOptions } from "./common.ts";
 
 interface ServeFlags extends ModelFlags {
   host: string;
@@ -41,12 +41,7 @@ export function register(program: Command): void {
       maxQueue: flags.maxQueue,
       apiKey: flags.apiKey,
       alias: flags.alias,
-      contextSize: flags.ctxSize,
-      threads: flags.threads,
-      batchSize: flags.batchSize,
-      backend: flags.backend,
-      kvType: flags.kvType,
-      onProgress: loadProgress(),
+      ...loadOptions(flags),
     });
     process.stderr.write(`llamats: listening on ${serving.url} (loading ${flags.model})\n`);
     let stopping = false;
