@@ -4,14 +4,14 @@
 // bytes at O(n log n), so a long run of one character costs no more than ordinary text.
 
 import { byteToChar } from "./byte-level.ts";
-import { KEY_SHIFT, KeyHeap } from "./heap.ts";
+import { KeyHeap } from "./heap.ts";
+import { mergePairs } from "./merge.ts";
 import { PairTable } from "./pairs.ts";
 import { PreTokenizer } from "./pretokenize.ts";
 import { Utf8Buffer } from "./utf8.ts";
 import { TokenizerError } from "./vocab.ts";
 import type { Vocab } from "./vocab.ts";
 
-const DEAD = -2;
 /** Words longer than this are not cached (they are rare and would crowd the cache). */
 const CACHE_WORD_MAX = 48;
 const CACHE_ENTRIES_MAX = 1 << 16;
@@ -107,53 +107,13 @@ export class BpeEncoder {
     const next = this.#next;
     const pairs = this.#pairs;
     const heap = this.#heap;
-    heap.clear();
     for (let i = 0; i < n; i++) {
       id[i] = this.#byteId[bytes[i]!]!;
       prev[i] = i - 1;
       next[i] = i + 1;
     }
     next[n - 1] = -1;
-    for (let i = 0; i + 1 < n; i++) {
-      const slot = pairs.find(id[i]!, id[i + 1]!);
-      if (slot >= 0) {
-        heap.push(pairs.priorityAt(slot) * KEY_SHIFT + i);
-        this.steps++;
-      }
-    }
-    while (heap.size > 0) {
-      this.steps++;
-      const key = heap.pop();
-      const rank = Math.floor(key / KEY_SHIFT);
-      const left = key - rank * KEY_SHIFT;
-      const leftId = id[left]!;
-      if (leftId === DEAD) continue;
-      const right = next[left]!;
-      if (right < 0) continue;
-      // Stale entries are those whose pair changed since they were queued.
-      const slot = pairs.find(leftId, id[right]!);
-      if (slot < 0 || pairs.priorityAt(slot) !== rank) continue;
-      id[left] = pairs.mergedAt(slot);
-      id[right] = DEAD;
-      const after = next[right]!;
-      next[left] = after;
-      if (after >= 0) prev[after] = left;
-      const before = prev[left]!;
-      if (before >= 0) {
-        const s = pairs.find(id[before]!, id[left]!);
-        if (s >= 0) {
-          heap.push(pairs.priorityAt(s) * KEY_SHIFT + before);
-          this.steps++;
-        }
-      }
-      if (after >= 0) {
-        const s = pairs.find(id[left]!, id[after]!);
-        if (s >= 0) {
-          heap.push(pairs.priorityAt(s) * KEY_SHIFT + left);
-          this.steps++;
-        }
-      }
-    }
+    this.steps += mergePairs(id, prev, next, n, pairs, heap);
     // A byte the vocabulary lacks yields nothing, as in llama.cpp.
     for (let i = 0; i >= 0; i = next[i]!) {
       if (id[i]! >= 0) out.push(id[i]!);

@@ -7,13 +7,13 @@
 // enumerated once from the vocabulary: a token of k code points can be formed from k-1 splits,
 // and each split whose halves are themselves symbols (a token, or a single code point) is a pair.
 
-import { KEY_SHIFT, KeyHeap } from "./heap.ts";
+import { KeyHeap } from "./heap.ts";
+import { mergePairs } from "./merge.ts";
 import { PairTable } from "./pairs.ts";
 import { codePointBytes } from "./utf8.ts";
 import { NO_TOKEN, TokenizerError } from "./vocab.ts";
 import type { Vocab } from "./vocab.ts";
 
-const DEAD = -2;
 
 export class SpmEncoder {
   readonly #vocab: Vocab;
@@ -114,46 +114,7 @@ export class SpmEncoder {
 
     const pairs = this.#pairs;
     const heap = this.#heap;
-    heap.clear();
-    for (let i = 0; i + 1 < n; i++) {
-      const slot = pairs.find(id[i]!, id[i + 1]!);
-      if (slot >= 0) {
-        heap.push(pairs.priorityAt(slot) * KEY_SHIFT + i);
-        this.steps++;
-      }
-    }
-    while (heap.size > 0) {
-      this.steps++;
-      const key = heap.pop();
-      const prio = Math.floor(key / KEY_SHIFT);
-      const left = key - prio * KEY_SHIFT;
-      const leftId = id[left]!;
-      if (leftId === DEAD) continue;
-      const right = next[left]!;
-      if (right < 0) continue;
-      const slot = pairs.find(leftId, id[right]!);
-      if (slot < 0 || pairs.priorityAt(slot) !== prio) continue;
-      id[left] = pairs.mergedAt(slot);
-      id[right] = DEAD;
-      const after = next[right]!;
-      next[left] = after;
-      if (after >= 0) prev[after] = left;
-      const before = prev[left]!;
-      if (before >= 0) {
-        const s = pairs.find(id[before]!, id[left]!);
-        if (s >= 0) {
-          heap.push(pairs.priorityAt(s) * KEY_SHIFT + before);
-          this.steps++;
-        }
-      }
-      if (after >= 0) {
-        const s = pairs.find(id[left]!, id[after]!);
-        if (s >= 0) {
-          heap.push(pairs.priorityAt(s) * KEY_SHIFT + left);
-          this.steps++;
-        }
-      }
-    }
+    this.steps += mergePairs(id, prev, next, n, pairs, heap);
 
     const vocabSize = this.#vocab.tokens.length;
     for (let i = 0; i >= 0; i = next[i]!) {
