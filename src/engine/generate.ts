@@ -6,6 +6,7 @@ import { createSampler, type SamplerParams } from "../sample/sampler.ts";
 import { StopStringMatcher } from "../sample/stop.ts";
 import { createGrammarConstraint } from "../sample/grammar/constraint.ts";
 import { jsonSchemaToGbnf } from "../sample/grammar/json-schema.ts";
+import { MAX_TOP_LOGPROBS, tokenLogprobs, type TokenLogprobs } from "../sample/logprobs.ts";
 import type { Session } from "./session.ts";
 
 export interface GenerateOptions extends SamplerParams {
@@ -25,6 +26,13 @@ export interface GenerateOptions extends SamplerParams {
   readonly grammar?: string;
   /** Constrain the output to JSON valid under this JSON Schema (`{}` for any JSON object). */
   readonly jsonSchema?: unknown;
+  /** Tokens that end generation like end-of-generation does (a chat template's end of turn). */
+  readonly stopTokens?: readonly number[];
+  /**
+   * Log-probabilities of each generated token, with this many (0–20) most likely alternatives;
+   * absent: none are computed.
+   */
+  readonly logprobs?: number;
 }
 
 export interface GenerationChunk {
@@ -34,6 +42,8 @@ export interface GenerationChunk {
    * pending). Held-back text still pending at the end comes in a last chunk with token -1.
    */
   readonly text: string;
+  /** With the `logprobs` option: the token's log-probability under the raw logits, and the top ones. */
+  readonly logprobs?: TokenLogprobs;
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -84,6 +94,11 @@ async function* run(session: Session, prompt: string | ArrayLike<number>, opts: 
     tokens = tokens.slice(tokens.length - ctx);
   }
   stats.promptTokens = tokens;
+  const topLogprobs = opts.logprobs;
+  if (topLogprobs !== undefined && (!Number.isInteger(topLogprobs) || topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS)) {
+    throw new UserError(`top_logprobs must be an integer from 0 to ${MAX_TOP_LOGPROBS}`);
+  }
+  const stopTokens = new Set(opts.stopTokens ?? []);
   const maxTokens = opts.maxTokens ?? 256;
   const signal = opts.signal;
   if (signal?.aborted) {
@@ -109,12 +124,13 @@ async function* run(session: Session, prompt: string | ArrayLike<number>, opts: 
     if (signal?.aborted) { finish = "abort"; break; }
     if (i >= maxTokens) { finish = "length"; break; }
     const token = sampler.sample(logits, history);
-    if (tok.isEog(token)) { finish = "stop"; break; }
+    if (tok.isEog(token) || stopTokens.has(token)) { finish = "stop"; break; }
     sampler.accept(token);
     history.push(token);
     stats.generatedTokens.push(token);
+    const logprobs = topLogprobs === undefined ? undefined : tokenLogprobs(logits, token, topLogprobs);
     const { text, stopped } = stop.push(decoder.write(token));
-    if (text || !stopped) yield { token, text };
+    if (text || !stopped || logprobs) yield logprobs ? { token, text, logprobs } : { token, text };
     if (stopped) { finish = "stop"; break; }
     if (model.kvUsed() >= ctx) { finish = "length"; break; }
     logits = await session.evaluate([token]);

@@ -12,6 +12,9 @@ import { Tokenizer, tokenizerFromMetadata } from "../tokenizer/index.ts";
 import { Mutex } from "./mutex.ts";
 import { Session } from "./session.ts";
 import { generate, type GenerateOptions, type Generation } from "./generate.ts";
+import { chat, type ChatOptions, type ChatStream } from "./chat.ts";
+import { chatSetup, type ChatSetup } from "./chat-prompt.ts";
+import type { ChatMessage } from "../chat/types.ts";
 
 export interface LoadOptions {
   /** KV cache cells (tokens across all sessions). Defaults to min(model context, 4096). */
@@ -55,6 +58,7 @@ export class Model {
   private readonly sessions = new Set<Session>();
   private nextSeq = 0;
   private defaultSession: Session | undefined;
+  private chatInfo: ChatSetup | undefined;
 
   private constructor(file: ModelFile, config: ModelConfig, tokenizer: Tokenizer, backend: Backend, llama: LlamaModel, kv: KvCache) {
     this.file = file;
@@ -123,6 +127,21 @@ export class Model {
   generate(prompt: string | ArrayLike<number>, opts: GenerateOptions = {}): Generation {
     this.defaultSession ??= this.createSession();
     return generate(this.defaultSession, prompt, opts);
+  }
+
+  /**
+   * Reply to chat messages on the model's default session, through its chat template (or the
+   * fallback format): deltas as they come, or `.result()` for the whole reply. Each turn reuses
+   * the KV cache of the conversation so far.
+   */
+  chat(messages: readonly ChatMessage[], opts: ChatOptions = {}): ChatStream {
+    this.defaultSession ??= this.createSession();
+    return chat(this.defaultSession, this.chatSetup, messages, opts);
+  }
+
+  /** The chat template, fallback format and end-of-turn tokens of this model. */
+  get chatSetup(): ChatSetup {
+    return (this.chatInfo ??= chatSetup(this));
   }
 
   get debug() {
