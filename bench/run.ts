@@ -199,8 +199,26 @@ async function main(): Promise<void> {
   } catch (e) {
     lines.push("", `browser bench unavailable: ${(e as Error).message}`);
   }
+  let grammar: unknown;
+  try {
+    const gb = await import("./grammar.ts");
+    const r = await gb.benchGrammar({ model: await modelFile("q4_0"), tokens: 48 });
+    grammar = r;
+    lines.push("", gb.formatGrammarBench(r));
+  } catch (e) {
+    lines.push("", `grammar bench unavailable: ${(e as Error).message}`);
+  }
+  let serve: unknown;
+  try {
+    const sb = await import("./serve.ts");
+    const r = await sb.benchServe({ model: await modelFile("q4_0"), clients: [1, 4, 8], tokens: 32 });
+    serve = r;
+    lines.push("", sb.formatServeBench(r));
+  } catch (e) {
+    lines.push("", `serve bench unavailable: ${(e as Error).message}`);
+  }
   // --json: the same numbers as JSON on stdout instead of the table.
-  if (values.json) process.stdout.write(JSON.stringify({ pp: PP, tg: TG, results, ratios, tokenizer, browser }, null, 2) + "\n");
+  if (values.json) process.stdout.write(JSON.stringify({ pp: PP, tg: TG, results, ratios, tokenizer, browser, grammar, serve }, null, 2) + "\n");
   else process.stdout.write(lines.join("\n") + "\n");
 }
 

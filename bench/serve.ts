@@ -121,6 +121,18 @@ export async function benchServe(opts: { model?: string; clients: number[]; toke
   }
 }
 
+export function formatServeBench(results: readonly ConcurrencyResult[]): string {
+  const base = results[0]!.tokensPerSecond;
+  const lines = ["serving throughput (streaming clients, continuous batching):", "clients  tok/s   speedup  TTFT mean  TTFT max"];
+  for (const r of results) {
+    lines.push(
+      `${String(r.clients).padStart(7)}  ${r.tokensPerSecond.toFixed(2).padStart(6)}  ${(r.tokensPerSecond / base).toFixed(2).padStart(6)}×  ` +
+        `${r.ttftMeanSeconds.toFixed(2).padStart(8)}s  ${r.ttftMaxSeconds.toFixed(2).padStart(7)}s`,
+    );
+  }
+  return lines.join("\n");
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     options: {
@@ -141,12 +153,6 @@ if (import.meta.main) {
   if (values.json) {
     process.stdout.write(JSON.stringify({ serve: results.map((r) => ({ ...r, speedup: r.tokensPerSecond / base })) }, null, 2) + "\n");
   } else {
-    process.stdout.write("clients  tok/s   speedup  TTFT mean  TTFT max\n");
-    for (const r of results) {
-      process.stdout.write(
-        `${String(r.clients).padStart(7)}  ${r.tokensPerSecond.toFixed(2).padStart(6)}  ${(r.tokensPerSecond / base).toFixed(2).padStart(6)}×  ` +
-          `${r.ttftMeanSeconds.toFixed(2).padStart(8)}s  ${r.ttftMaxSeconds.toFixed(2).padStart(7)}s\n`,
-      );
-    }
+    process.stdout.write(formatServeBench(results) + "\n");
   }
 }
