@@ -202,7 +202,7 @@ async function main(): Promise<void> {
   let grammar: unknown;
   try {
     const gb = await import("./grammar.ts");
-    const r = await gb.benchGrammar({ model: await modelFile("q4_0"), tokens: 48 });
+    const r = await gb.benchGrammar({ model: await modelFile("q4_0"), tokens: 320 });
     grammar = r;
     lines.push("", gb.formatGrammarBench(r));
   } catch (e) {
