@@ -9,8 +9,7 @@ import type { Command } from "commander";
 import { loadModel, type Model, type Session } from "../index.ts";
 import type { ChatMessage } from "../chat/types.ts";
 import { UserError, isUserError } from "../errors.ts";
-import { createSampler } from "../sample/sampler.ts";
-import { StopStringMatcher } from "../sample/stop.ts";
+import { generate } from "../engine/generate.ts";
 import { chatPromptTokens, chatSetup, type ChatSetup } from "../engine/chat-prompt.ts";
 import { fitHistory } from "./chat-history.ts";
 import { loadOptions, samplerParams } from "./common.ts";
@@ -177,50 +176,30 @@ class ChatRepl {
   }
 
   async reply(prompt: number[], signal: AbortSignal): Promise<{ text: string; finish: Finish }> {
-    const tok = this.model.tokenizer;
-    const ctx = this.model.contextSize;
     let text = "";
-    const emit = (s: string) => {
-      if (!s) return;
-      text += s;
-      process.stdout.write(s);
-    };
-    let logits: Float32Array;
-    let reused = 0;
-    const t0 = performance.now();
+    const gen = generate(this.session, prompt, {
+      ...samplerParams(this.flags),
+      maxTokens: this.flags.nPredict < 0 ? Infinity : this.flags.nPredict,
+      stop: this.setup.stopStrings,
+      stopTokens: this.setup.stopTokens,
+      signal,
+    });
     try {
-      ({ logits, reused } = await this.session.prompt(prompt, { signal }));
+      for await (const chunk of gen) {
+        text += chunk.text;
+        process.stdout.write(chunk.text);
+      }
     } catch (e) {
       if (signal.aborted) return { text, finish: "abort" };
       throw e;
     }
-    const sampler = createSampler(samplerParams(this.flags));
-    const decoder = tok.createStreamDecoder();
-    const stop = new StopStringMatcher(this.setup.stopStrings);
-    const stopTokens = new Set(this.setup.stopTokens);
-    const history = [...prompt];
-    const max = this.flags.nPredict < 0 ? Infinity : this.flags.nPredict;
-    let finish: Finish = "length";
-    for (let n = 0; ; n++) {
-      if (signal.aborted) { finish = "abort"; break; }
-      if (n >= max) break;
-      const token = sampler.sample(logits, history);
-      if (tok.isEog(token) || stopTokens.has(token)) { finish = "stop"; break; }
-      sampler.accept(token);
-      history.push(token);
-      const r = stop.push(decoder.write(token));
-      emit(r.text);
-      if (r.stopped !== undefined) { finish = "stop"; break; }
-      if (this.session.tokens.length >= ctx || this.model.kvUsed() >= ctx) break;
-      // Let a Ctrl-C (and piped input) be seen between tokens.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      logits = await this.session.evaluate([token]);
-    }
-    if (finish !== "stop") emit(stop.push(decoder.end()).text + stop.flush());
+    const s = gen.stats;
     if (process.argv.includes("--verbose")) {
-      const generated = history.length - prompt.length;
-      process.stderr.write(`chat: prompt ${prompt.length} tokens (${reused} reused from the cache), ${generated} generated in ${((performance.now() - t0) / 1000).toFixed(2)} s (${finish})\n`);
+      process.stderr.write(
+        `chat: prompt ${s.promptTokens.length} tokens (${s.reusedTokens} reused from the cache), ` +
+          `${s.generatedTokens.length} generated in ${((s.promptMs + s.generateMs) / 1000).toFixed(2)} s (${s.finishReason})\n`,
+      );
     }
-    return { text, finish };
+    return { text, finish: s.finishReason ?? "length" };
   }
 }

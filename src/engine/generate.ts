@@ -8,6 +8,7 @@ import { createGrammarConstraint } from "../sample/grammar/constraint.ts";
 import { jsonSchemaToGbnf } from "../sample/grammar/json-schema.ts";
 import { MAX_TOP_LOGPROBS, tokenLogprobs, type TokenLogprobs } from "../sample/logprobs.ts";
 import type { Session } from "./session.ts";
+import { yieldToEventLoop } from "./yield.ts";
 
 export interface GenerateOptions extends SamplerParams {
   /** Most tokens to generate (default 256). */
@@ -133,6 +134,7 @@ async function* run(session: Session, prompt: string | ArrayLike<number>, opts: 
     if (text || !stopped || logprobs) yield logprobs ? { token, text, logprobs } : { token, text };
     if (stopped) { finish = "stop"; break; }
     if (model.kvUsed() >= ctx) { finish = "length"; break; }
+    await yieldToEventLoop(); // so that an abort (Ctrl-C, a closed socket) is seen between tokens
     logits = await session.evaluate([token]);
   }
   stats.generateMs = performance.now() - t0;

@@ -18,6 +18,7 @@ import { tokenLogprobs, type TokenLogprobs } from "../sample/logprobs.ts";
 import type { StreamDecoder } from "../tokenizer/index.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import type { Model } from "./model.ts";
+import { yieldToEventLoop } from "./yield.ts";
 
 export type SchedulerFinishReason = "stop" | "length" | "abort";
 
@@ -130,12 +131,6 @@ interface Job {
 
 const now = () => performance.now();
 
-// Lets sockets and timers run between forward passes; setImmediate where there is one (Node),
-// since setTimeout(0) is clamped to a millisecond or more.
-const yieldToEventLoop: () => Promise<void> = (() => {
-  const si = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
-  return si ? () => new Promise<void>((r) => si(r)) : () => new Promise<void>((r) => setTimeout(r, 0));
-})();
 
 export class Scheduler {
   readonly model: Model;
