@@ -21,6 +21,7 @@ mkdirSync(dir, { recursive: true });
 
 const TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"] as const;
 const GENERATE = 32;
+const BACKEND = (process.env.LLAMATS_BACKEND ?? "ref") as "ref" | "wasm";
 
 /**
  * The same model as Qwen2: `qwen2.*` keys (llama.cpp then uses the NEOX RoPE layout) and random
@@ -90,7 +91,7 @@ for (const { typeName, tied, qwen2, rope } of CASES) {
     test(`llama.cpp parity: ${label}`, async () => {
       const type = GgmlType[typeName];
       const path = await writeModel(label.replace(/[ (),]+/g, "-"), type, tied, qwen2, rope);
-      const model = await loadModel(path, { contextSize: 256, kvType: "f16" });
+      const model = await loadModel(path, { contextSize: 256, kvType: "f16", backend: BACKEND });
       let ours: number[];
       let prompt: number[];
       const ourProbs: Float64Array[] = [];
