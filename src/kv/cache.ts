@@ -4,6 +4,7 @@
 
 import { UserError } from "../errors.ts";
 import type { AttentionSpan, Backend, Buf } from "../backend/types.ts";
+import type { KvStore } from "../model/llama.ts";
 
 export interface KvCacheOptions {
   readonly nLayers: number;
@@ -20,7 +21,7 @@ export interface Placement {
   readonly span: AttentionSpan;
 }
 
-export class KvCache {
+export class KvCache implements KvStore {
   readonly k: readonly Buf[];
   readonly v: readonly Buf[];
   readonly nCells: number;

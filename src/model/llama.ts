@@ -9,13 +9,23 @@
 // The model knows neither the file format nor the backend: weights arrive as backend handles,
 // the KV cache says where each token goes. Scratch buffers are sized once for the largest batch.
 
-import type { Backend, Buf, RopeParams } from "../backend/types.ts";
-import type { KvCache } from "../kv/cache.ts";
+import type { AttentionSpan, Backend, Buf, RopeParams } from "../backend/types.ts";
 import type { ModelConfig } from "./config.ts";
 import type { LlamaWeights } from "./weights.ts";
 
 /** Called with each named intermediate when set (a debug dump); never set on the hot path. */
 export type DebugHook = (name: string, layer: number, buf: Buf, nTokens: number, width: number) => void;
+
+/**
+ * What the forward pass needs from a KV cache: per-layer K and V buffers, and where a batch's
+ * tokens go and what each attends to. The cache (src/kv/) implements it; the model never manages
+ * cells itself.
+ */
+export interface KvStore {
+  readonly k: readonly Buf[];
+  readonly v: readonly Buf[];
+  place(seqIds: Int32Array): { readonly cells: Int32Array; readonly positions: Int32Array; readonly span: AttentionSpan };
+}
 
 export interface ForwardBatch {
   readonly tokens: Int32Array;
@@ -53,7 +63,7 @@ export class LlamaModel {
   }
 
   /** Run the batch, appending its tokens to their sequences in `kv`; returns logits for `outputRows`. */
-  async forward(batch: ForwardBatch, kv: KvCache): Promise<Float32Array> {
+  async forward(batch: ForwardBatch, kv: KvStore): Promise<Float32Array> {
     const n = batch.tokens.length;
     if (n === 0 || n > this.maxBatch) throw new RangeError(`batch of ${n} tokens (max ${this.maxBatch})`);
     const { dim, nHeads, nKvHeads, headDim, ffnDim, rmsEps, vocabSize } = this.config;
