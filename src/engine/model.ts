@@ -81,8 +81,8 @@ export class Model {
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new UserError(`context size ${contextSize} is not a positive integer`);
     const batchSize = Math.min(opts.batchSize ?? 256, contextSize);
     const kvType = opts.kvType ?? "f16";
+    const m = memoryEstimate(file, config, contextSize, kvType, batchSize);
     if (opts.availableMemory !== undefined) {
-      const m = memoryEstimate(file, config, contextSize, kvType, batchSize);
       if (m.total > opts.availableMemory) {
         const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
         throw new UserError(
@@ -91,7 +91,7 @@ export class Model {
         );
       }
     }
-    const backend = await makeBackend(opts);
+    const backend = await makeBackend(opts, m);
     try {
       const weights = await loadWeights(file, config, backend, opts);
       const llama = new LlamaModel(config, weights, backend, batchSize);
@@ -201,13 +201,14 @@ export class Model {
   }
 }
 
-async function makeBackend(opts: LoadOptions): Promise<Backend> {
+async function makeBackend(opts: LoadOptions, need: { weights: number; kv: number; scratch: number }): Promise<Backend> {
   const b = opts.backend ?? "ref";
   if (typeof b !== "string") return b;
   if (b === "ref") return createRefBackend();
   if (b === "wasm") {
     const { createWasmBackend } = await import("../backend/wasm/index.ts");
-    return createWasmBackend({ threads: opts.threads });
+    // The sizes let it spread weights over several wasm memories when they exceed one (4 GiB).
+    return createWasmBackend({ threads: opts.threads, weightBytes: need.weights, reserveBytes: need.kv + need.scratch });
   }
   throw new UserError(`unknown backend '${b as string}' (use ref or wasm)`);
 }

@@ -5,8 +5,10 @@
 export const CTRL_BASE = 65536;
 /** Control block: i32 slots, then the op descriptor. */
 // GEN is a sequence number: odd while the main thread writes a descriptor, even once published.
-// ACTIVE counts workers inside an op; CLAIM/FIN are the chunk counters (kernels/index.ts).
-export const CTRL = { GEN: 0, ACTIVE: 1, SLEEPERS: 2, EXIT: 3, NTH: 4, ERROR: 5, CLAIM: 6, FIN: 7 } as const;
+// ACTIVE counts workers inside an op; CLAIM/FIN are the chunk counters (kernels/index.ts). SHARD
+// names the memory (shards.ts) whose descriptor and CLAIM/FIN the op uses; every other slot is read
+// in shard 0's control block only.
+export const CTRL = { GEN: 0, ACTIVE: 1, SLEEPERS: 2, EXIT: 3, NTH: 4, ERROR: 5, CLAIM: 6, FIN: 7, SHARD: 8 } as const;
 export const DESC_OFFSET = 64;
 export const DESC_SLOTS = 32;
 export const HEAP_BASE = 131072;

@@ -1,4 +1,4 @@
-// A first-fit allocator with coalescing over the shared wasm memory. Weights are allocated once at
+// A first-fit allocator with coalescing over one shared wasm memory (one per shard). Weights are allocated once at
 // load and scratch buffers are reused, so it is not on the token path; it only has to be correct
 // and not fragment badly.
 
@@ -6,6 +6,8 @@ import { UserError } from "../../errors.ts";
 import { HEAP_BASE, MAX_PAGES } from "./abi.ts";
 
 const ALIGN = 64;
+
+const fmtBytes = (n: number) => (n >= 2 ** 30 ? `${+(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`);
 const PAGE = 65536;
 
 export class Heap {
@@ -14,10 +16,13 @@ export class Heap {
   private free: { start: number; end: number }[] = [];
   private sizes = new Map<number, number>();
   private top = HEAP_BASE;
+  /** Ceiling of this memory in pages (a shard's memory may be declared smaller than 4 GiB). */
+  readonly maxPages: number;
   onGrow: () => void = () => {};
 
-  constructor(memory: WebAssembly.Memory) {
+  constructor(memory: WebAssembly.Memory, maxPages = MAX_PAGES) {
     this.memory = memory;
+    this.maxPages = maxPages;
   }
 
   get bytesInUse(): number {
@@ -40,17 +45,18 @@ export class Heap {
     }
     const p = this.top;
     const end = p + size;
-    if (end > MAX_PAGES * PAGE) {
+    if (end > this.maxPages * PAGE) {
       throw new UserError(
-        `the wasm backend holds weights and buffers in one 32-bit WebAssembly memory (4 GiB); this model needs more ` +
-          `(${((end - MAX_PAGES * PAGE) / 2 ** 20).toFixed(0)} MiB over). Models over 4 GiB need memory64 or sharded memories, not implemented yet`,
+        `the wasm backend ran out of a 32-bit WebAssembly memory (${fmtBytes(this.maxPages * PAGE)}) ` +
+          `by ${fmtBytes(end - this.maxPages * PAGE)}: activations, KV cache and scratch share one memory ` +
+          `(weights are spread over several); use a smaller context or batch`,
       );
     }
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       // Grow by at least 1/8 of the current size to keep the number of grows (and view refreshes) low.
       const need = Math.ceil((end - have) / PAGE);
-      const pages = Math.min(MAX_PAGES - have / PAGE, Math.max(need, Math.ceil(have / PAGE / 8)));
+      const pages = Math.min(this.maxPages - have / PAGE, Math.max(need, Math.ceil(have / PAGE / 8)));
       this.memory.grow(pages);
       this.onGrow();
     }

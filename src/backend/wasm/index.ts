@@ -7,18 +7,18 @@ import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
 import type { GgmlType } from "../../format/ggml.ts";
 import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
 import { ropeAngles } from "../ref/rope.ts";
-import { ACT, CTRL_BASE, MAX_PAGES, OP } from "./abi.ts";
-import { Heap } from "./heap.ts";
+import { ACT, CTRL_BASE, OP } from "./abi.ts";
 import { actStride, layoutOf } from "./layout.ts";
 import type { Layout } from "./layout.ts";
 import { Pool } from "./pool.ts";
 import type { WasmHost } from "./pool.ts";
-import { instantiateKernels } from "./worker.ts";
+import { Shards } from "./shards.ts";
+import type { Shard, ShardOptions } from "./shards.ts";
 
 
 export type { WasmHost } from "./pool.ts";
 
-export interface WasmBackendOptions {
+export interface WasmBackendOptions extends ShardOptions {
   /** Threads including the main one; default: the machine's cores. */
   threads?: number;
   /** Force the relaxed-SIMD (true) or plain SIMD128 (false) kernels; default: relaxed when the runtime validates it. */
@@ -32,6 +32,10 @@ export interface WasmBackend extends Backend {
   readonly relaxed: boolean;
   /** Bytes of wasm memory currently allocated (weights, buffers, scratch). */
   readonly heapBytes: number;
+  /** Number of wasm memories (1 unless the weights need more than one; see shards.ts). */
+  readonly shards: number;
+  /** Weight bytes held by each memory. */
+  readonly weightBytesPerShard: number[];
 }
 
 class WasmBuf implements Buf {
@@ -50,16 +54,20 @@ class WasmWeight implements Weight {
   readonly cols: number;
   readonly rows: number;
   readonly layout: Layout;
-  /** Quant area (or row-major data for float types) and scale area. */
+  /** Quant area (or row-major data for float types) and scale area, in memory `shard`. */
   readonly q: number;
   readonly s: number;
-  constructor(type: GgmlType, cols: number, rows: number, layout: Layout, q: number, s: number) {
+  readonly shard: Shard;
+  readonly placed: number;
+  constructor(type: GgmlType, cols: number, rows: number, layout: Layout, q: number, s: number, shard: Shard, placed: number) {
     this.type = type;
     this.cols = cols;
     this.rows = rows;
     this.layout = layout;
     this.q = q;
     this.s = s;
+    this.shard = shard;
+    this.placed = placed;
   }
 }
 
@@ -102,10 +110,10 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const relaxed = opts.relaxed ?? relaxedSimdSupported();
   const threads = Math.max(1, Math.floor(opts.threads ?? host.cores()));
   const module = await WebAssembly.compile((await host.kernelBytes(relaxed)) as Uint8Array<ArrayBuffer>);
-  const memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
-  const exp = instantiateKernels(module, memory).exports as unknown as Record<string, (...a: number[]) => number>;
-  const pool = await Pool.create(host, module, memory, CTRL_BASE, threads, exp.task! as (d: number, t: number, n: number) => number);
-  const heap = new Heap(memory);
+  const shards = new Shards(module, opts);
+  const { memory, heap, exports: exp } = shards.list[0]!;
+  const pool = await Pool.create(host, module, shards.memories, CTRL_BASE, threads,
+    shards.list.map((s) => s.exports.task! as (d: number, t: number, n: number) => number));
 
   let u8 = new Uint8Array(memory.buffer);
   let f32 = new Float32Array(memory.buffer);
@@ -141,7 +149,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     name: "wasm",
     threads,
     relaxed,
-    get heapBytes() { return heap.bytesInUse; },
+    get heapBytes() { return shards.list.reduce((n, s) => n + s.heap.bytesInUse, 0); },
+    shards: shards.list.length,
+    get weightBytesPerShard() { return shards.list.map((s) => s.weightBytes); },
 
     alloc(length, dtype = "f32") {
       const ptr = heap.alloc(Math.max(1, length) * (dtype === "f32" ? 4 : 2));
@@ -183,28 +193,33 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (bytes.byteLength !== rb * rows) throw new Error(`weight has ${bytes.byteLength} bytes, expected ${rb * rows}`);
       const layout = layoutOf(type);
       if (!layout) throw new UserError(`no matrix kernel for weights of GGML type ${ggmlTypeName(type)}`);
-      if (layout.floatKind !== undefined) {
-        const q = heap.alloc(bytes.byteLength);
-        u8.set(bytes, q);
-        return new WasmWeight(type, cols, rows, layout, q, 0);
-      }
       const nb = cols / layout.block;
       const groups = Math.ceil(rows / 4);
+      const place = layout.floatKind !== undefined ? bytes.byteLength + 64 : groups * nb * (layout.qPerGroupBlock + layout.sPerGroupBlock) + 128;
+      const sh = shards.place(place);
+      const heap = sh.heap;
+      if (layout.floatKind !== undefined) {
+        const q = heap.alloc(bytes.byteLength);
+        sh.u8().set(bytes, q);
+        return new WasmWeight(type, cols, rows, layout, q, 0, sh, place);
+      }
       const q = heap.alloc(groups * nb * layout.qPerGroupBlock);
       const s = heap.alloc(groups * nb * layout.sPerGroupBlock);
       // Padding rows of the last group are zero so they compute harmless zeros.
-      u8.fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
-      u8.fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
+      sh.u8().fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
+      sh.u8().fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
       // Repack in chunks of whole row groups through a bounded staging area (no second full copy).
-      const chunkRows = Math.max(4, Math.floor((4 << 20) / rb / 4) * 4);
-      const stage = scratchOf("stage", Math.min(rows, chunkRows) * rb);
-      const repack = exp[layout.repack!]!;
+      const chunkRows = Math.max(4, Math.floor((sh.index ? sh.xferBytes : 4 << 20) / rb / 4) * 4);
+      if (sh.index && Math.min(rows, chunkRows) * rb > sh.xferBytes) throw new UserError(`rows of ${rb} bytes do not fit the wasm shard transfer area`);
+      const stage = sh.index ? sh.xfer : scratchOf("stage", Math.min(rows, chunkRows) * rb);
+      const repack = sh.exports[layout.repack!]!;
+      const u8 = sh.u8(); // after every allocation above: a grown memory needs a new view
       for (let r0 = 0; r0 < rows; r0 += chunkRows) {
         const n = Math.min(chunkRows, rows - r0);
         u8.set(bytes.subarray(r0 * rb, (r0 + n) * rb), stage);
         repack(stage, n, r0, nb, q, s);
       }
-      return new WasmWeight(type, cols, rows, layout, q, s);
+      return new WasmWeight(type, cols, rows, layout, q, s, sh, place);
     },
     loadVector(data) {
       const b = backend.alloc(data.length, "f32") as WasmBuf;
@@ -213,8 +228,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
     freeWeight(weight) {
       const w = weight as WasmWeight;
-      heap.release(w.q);
-      if (w.s) heap.release(w.s);
+      shards.release(w.shard, w.s ? [w.q, w.s] : [w.q], w.placed);
     },
 
     getRows(weight, ids, out) {
@@ -225,8 +239,13 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         const id = ids[t]!;
         if (!(id >= 0 && id < w.rows)) throw new UserError(`token id ${id} is outside the vocabulary (0..${w.rows - 1})`);
         const dst = o.ptr + t * w.cols * 4;
-        if (L.floatKind !== undefined) exp.rowFloat!(L.floatKind, w.q, w.cols, id, dst);
-        else exp[L.row!]!(w.q, w.s, w.cols / L.block, id, dst);
+        const e = w.shard.exports;
+        const row = (to: number) => {
+          if (L.floatKind !== undefined) e.rowFloat!(L.floatKind, w.q, w.cols, id, to);
+          else e[L.row!]!(w.q, w.s, w.cols / L.block, id, to);
+        };
+        if (w.shard.index) shards.row(w.shard, row, w.cols, dst);
+        else row(dst);
       }
     },
 
@@ -243,6 +262,10 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         const d = pool.begin();
         d[0] = OP.QUANT; d[1] = L.act; d[2] = xs.ptr; d[3] = w.cols; d[4] = nTokens; d[5] = act; d[6] = stride;
         pool.run(nTokens > 1);
+      }
+      if (w.shard.index) {
+        shards.matmul(pool, w.shard, L.kernel, w.q, w.s, w.cols, w.rows, act, stride, nTokens, o.ptr, w.rows * w.cols * nTokens >= BIG);
+        return;
       }
       const d = pool.begin();
       d[0] = OP.MATMUL; d[1] = L.kernel; d[2] = w.q; d[3] = w.s; d[4] = w.cols; d[5] = w.rows;

@@ -1,5 +1,5 @@
 // The loop every worker thread runs, independent of the runtime (worker_threads or Web Workers):
-// instantiate the kernels over the shared memory, then wait for a new generation number in the
+// instantiate the kernels over each shared memory, then wait for a new generation number in the
 // control block, run this thread's share of the op, count itself done. Spin first (a dispatch
 // costs ~1 µs that way), then sleep on Atomics.wait so idle workers do not burn a core.
 
@@ -7,7 +7,8 @@ import { CTRL, DESC_OFFSET } from "./abi.ts";
 
 export interface WorkerInit {
   module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
+  /** Shard 0 (control block, activations) first, then the weight shards (shards.ts). */
+  memories: WebAssembly.Memory[];
   ctrlBase: number;
   tid: number;
 }
@@ -22,12 +23,12 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
 /**
  * Runs until the control block's EXIT flag is set. A worker enters an op only while its
  * generation is published (even) and unchanged after announcing itself in ACTIVE, so it never
- * reads a descriptor the main thread is rewriting; a worker that arrives late finds no chunks.
+ * reads a descriptor (or the SHARD slot) the main thread is rewriting; a worker that arrives late
+ * finds no chunks.
  */
 export function workerLoop(init: WorkerInit, onReady: () => void): void {
-  const instance = instantiateKernels(init.module, init.memory);
-  const task = instance.exports.task as (desc: number, tid: number, nth: number) => number;
-  const ctrl = new Int32Array(init.memory.buffer, init.ctrlBase, DESC_OFFSET / 4);
+  const tasks = init.memories.map((m) => instantiateKernels(init.module, m).exports.task as (desc: number, tid: number, nth: number) => number);
+  const ctrl = new Int32Array(init.memories[0]!.buffer, init.ctrlBase, DESC_OFFSET / 4);
   const desc = init.ctrlBase + DESC_OFFSET;
   let last = Atomics.load(ctrl, CTRL.GEN);
   onReady();
@@ -49,7 +50,7 @@ export function workerLoop(init: WorkerInit, onReady: () => void): void {
       last = g;
       spins = 0;
       try {
-        task(desc, init.tid, Atomics.load(ctrl, CTRL.NTH));
+        tasks[Atomics.load(ctrl, CTRL.SHARD)]!(desc, init.tid, Atomics.load(ctrl, CTRL.NTH));
       } catch {
         Atomics.store(ctrl, CTRL.ERROR, init.tid + 1);
       }
