@@ -3,7 +3,9 @@
 // `task(desc, tid, nth)` runs thread tid's share of it. The TS side (src/backend/wasm/) owns all
 // memory: this module has no static data and allocates nothing.
 
-import { mmQ8_0, mmQ4_0, mmQ4_K, mmQ5_K, mmQ6_K, mmF32, mmF16, mmBF16, mmQ4_1, mmQ5_0, mmQ5_1, mmIQ4_NL, mmIQ4_XS, mmQ2_K, mmQ3_K } from "./matmul";
+import { mmQ8_0, mmQ4_0, mmQ4_1, mmQ5_0, mmQ5_1, mmIQ4_NL } from "./matmul";
+import { mmQ4_K, mmQ5_K, mmQ6_K, mmIQ4_XS, mmQ2_K, mmQ3_K } from "./matmul-k";
+import { mmF32, mmF16, mmBF16 } from "./matmul-float";
 import { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes } from "./quantize";
 import { siluMul, add, addBias, rmsNorm, rope, setRows, attention } from "./ops";
 
@@ -62,24 +64,24 @@ function run(op: i32, d: usize, tid: i32, u0: i32, u1: i32): void {
   if (u0 >= u1) return;
   if (op == OP_MATMUL) {
     const kind = arg(d, 1), wq = <usize>arg(d, 2), ws = <usize>arg(d, 3), cols = arg(d, 4), rows = arg(d, 5);
-    const act = <usize>arg(d, 6), stride = arg(d, 7), nTok = arg(d, 8), out = <usize>arg(d, 9);
-    if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q5_K) mmQ5_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q4_1) mmQ4_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q5_0) mmQ5_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q5_1) mmQ5_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_IQ4_NL) mmIQ4_NL(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_IQ4_XS) mmIQ4_XS(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q2_K) mmQ2_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
-    else if (kind == K_Q3_K) mmQ3_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out);
+    const act = <usize>arg(d, 6), stride = arg(d, 7), nTok = arg(d, 8), out = <usize>arg(d, 9), mode = arg(d, 10);
+    if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q5_K) mmQ5_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q4_1) mmQ4_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q5_0) mmQ5_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q5_1) mmQ5_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_IQ4_NL) mmIQ4_NL(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_IQ4_XS) mmIQ4_XS(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q2_K) mmQ2_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+    else if (kind == K_Q3_K) mmQ3_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
     else {
       const r0 = u0 * 4, r1 = min<i32>(rows, u1 * 4);
-      if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out);
-      else if (kind == K_F16) mmF16(wq, cols, rows, r0, r1, act, stride, nTok, out);
-      else if (kind == K_BF16) mmBF16(wq, cols, rows, r0, r1, act, stride, nTok, out);
+      if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
+      else if (kind == K_F16) mmF16(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
+      else if (kind == K_BF16) mmBF16(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
     }
   } else if (op == OP_QUANT) {
     const kind = arg(d, 1), x = <usize>arg(d, 2), n = arg(d, 3), dst = <usize>arg(d, 5), stride = arg(d, 6);

@@ -20,5 +20,8 @@ export const OP = { MATMUL: 1, QUANT: 2, ATTN: 3, SILU: 4, ADD: 5, RMSNORM: 6, R
 export const KERNEL = { Q8_0: 1, Q4_0: 2, Q4_K: 3, Q6_K: 4, F32: 5, F16: 6, BF16: 7, Q5_K: 8,
   Q4_1: 9, Q5_0: 10, Q5_1: 11, IQ4_NL: 12, IQ4_XS: 13, Q2_K: 14, Q3_K: 15 } as const;
 
+/** Matmul descriptor slot 10: which llama.cpp kernel's arithmetic to reproduce (kernels/matmul.ts). */
+export const MODE = { VEC: 0, REPACK: 1, TINY: 2, IQP: 3 } as const;
+
 /** Activation formats produced by OP.QUANT (the kernel's `kind` argument); COPY means plain f32. */
 export const ACT = { Q8_0: 0, Q8_K: 1, F16: 2, BF16: 3, F32: 4 } as const;

@@ -7,7 +7,8 @@ import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
 import type { GgmlType } from "../../format/ggml.ts";
 import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
 import { ropeAngles } from "../ref/rope.ts";
-import { ACT, CTRL_BASE, OP } from "./abi.ts";
+import { dotKernel } from "../ref/vecdot.ts";
+import { ACT, CTRL_BASE, MODE, OP } from "./abi.ts";
 import { actStride, layoutOf } from "./layout.ts";
 import type { Layout } from "./layout.ts";
 import { Pool } from "./pool.ts";
@@ -91,6 +92,17 @@ async function defaultHost(): Promise<WasmHost> {
     return ((await import(path)) as typeof import("../../node/wasm-host.ts")).nodeWasmHost;
   }
   throw new Error("createWasmBackend: pass a `host` (kernel bytes + worker spawning) outside Node");
+}
+
+/**
+ * Which of llama.cpp's kernels (and so which f32 arithmetic) a product stands for: the
+ * reference's choice (abi.ts MODE), plus for the repacked types the number of leading tokens
+ * that run gemm (whole groups of 4) rather than gemv, in the bits above the kind.
+ */
+function matmulMode(type: GgmlType, cols: number, rows: number, nTokens: number): number {
+  const k = dotKernel(type, cols, rows, nTokens, nTokens - 1);
+  if (k === "gemv" || k === "gemm") return MODE.REPACK | ((nTokens - (nTokens % 4)) << 4);
+  return k === "tinyblas" ? MODE.TINY : k === "iqp" ? MODE.IQP : MODE.VEC;
 }
 
 function asBuf(b: Buf): WasmBuf {
@@ -263,13 +275,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         d[0] = OP.QUANT; d[1] = L.act; d[2] = xs.ptr; d[3] = w.cols; d[4] = nTokens; d[5] = act; d[6] = stride;
         pool.run(nTokens > 1);
       }
+      const mode = matmulMode(w.type, w.cols, w.rows, nTokens);
       if (w.shard.index) {
-        shards.matmul(pool, w.shard, L.kernel, w.q, w.s, w.cols, w.rows, act, stride, nTokens, o.ptr, w.rows * w.cols * nTokens >= BIG);
+        shards.matmul(pool, w.shard, L.kernel, w.q, w.s, w.cols, w.rows, act, stride, nTokens, o.ptr, w.rows * w.cols * nTokens >= BIG, mode);
         return;
       }
       const d = pool.begin();
       d[0] = OP.MATMUL; d[1] = L.kernel; d[2] = w.q; d[3] = w.s; d[4] = w.cols; d[5] = w.rows;
-      d[6] = act; d[7] = stride; d[8] = nTokens; d[9] = o.ptr;
+      d[6] = act; d[7] = stride; d[8] = nTokens; d[9] = o.ptr; d[10] = mode;
       pool.run(w.rows * w.cols * nTokens >= BIG);
     },
 

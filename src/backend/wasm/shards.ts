@@ -134,7 +134,7 @@ export class Shards {
    * chunks that fit it.
    */
   matmul(pool: Pool, shard: Shard, kernel: number, q: number, s: number, cols: number, rows: number,
-    act: number, stride: number, nTokens: number, out: number, parallel: boolean): void {
+    act: number, stride: number, nTokens: number, out: number, parallel: boolean, mode: number): void {
     const outRow = rows * 4;
     const actBytes = (n: number) => Math.ceil((n * stride) / 64) * 64;
     const chunk = Math.min(nTokens, Math.floor((shard.xferBytes - 64) / (stride + outRow)));
@@ -146,6 +146,8 @@ export class Shards {
       dst.set(src.subarray(act + t0 * stride, act + (t0 + n) * stride), a);
       const d = pool.begin(shard.index);
       d[0] = OP.MATMUL; d[1] = kernel; d[2] = q; d[3] = s; d[4] = cols; d[5] = rows; d[6] = a; d[7] = stride; d[8] = n; d[9] = o;
+      // The kernel choice is the whole batch's; the gemm token count (mode >> 4) is made local to the chunk.
+      d[10] = (mode & 15) | (Math.min(n, Math.max(0, (mode >> 4) - t0)) << 4);
       pool.run(parallel);
       src.set(dst.subarray(o, o + n * outRow), out + t0 * outRow);
     }

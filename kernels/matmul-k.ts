@@ -1,0 +1,506 @@
+// K-quants (Q2_K … Q6_K) and IQ4_XS × Q8_K activations, with llama.cpp's f32 arithmetic (see
+// matmul.ts and src/backend/ref/vecdot.ts). MODE_VEC (ggml_vec_dot_*_q8_K, AVX2 shape): per
+// super-block eight int lanes per output, lane k = Σ over elements e with (e mod 32) div 4 = k of
+// scale·w·x, then lane_k = fma(d_w·d_x, f32(int lane k), lane_k); per-type min terms. MODE_REPACK
+// (Q4_K, Q2_K with rows % 8 = 0): acc = fma(isum, d, acc), accMin = fma(imin, dmin, accMin) per
+// super-block (gemv) or per 64/128 values (gemm, tokens in whole groups of 4). MODE_IQP (IQ4_XS,
+// ≥ 8 tokens, rows % 8 = 0): one fma per super-block.
+//
+// Layouts (repack.ts), per (group of 4 rows, super-block):
+//   Q4_K quants [4][128], meta 128: d f32[4] | dmin f32[4] | sc u16[4][8] | m u8[4][8]
+//   Q5_K quants [4][qs 128 | qh 32], meta as Q4_K
+//   Q6_K quants [4][ql 128 | qh 64], meta 144: d f32[4] | sc i16[4][16]
+//   Q3_K quants [4][qs 64 | hmask 32], meta 80: d f32[4] | (scale − 32) i8[4][16]
+//   Q2_K quants [4][qs 64], meta 96: d f32[4] | dmin f32[4] | (sc | m << 4) u8[4][16]
+//   IQ4_XS quants [4][128], meta 48: d f32[4] | (ls − 32) i8[4][8]
+// Q8_K area per token: q8 i8[n] | q16 i16[n] | d f32[nb] | bsum i16[n/16].
+
+import { reduce4, reduce4f, storeLanes, dotI8U7 } from "./util";
+import { fmaSF, fmaSI, fmaVF, splatLane, quads, tr4 } from "./exact";
+import { hiNib, MODE_REPACK, MODE_IQP } from "./matmul";
+
+const ZERO = i32x4.splat(0);
+
+// ---- Q4_K / Q5_K
+
+/** Row's full 64-value chunk sum (repacked kernels): i16 adds first, then the two scales. */
+// @ts-ignore: decorator
+@inline
+function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f);
+  const w0 = v128.load(p), w1 = v128.load(p, 16);
+  const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
+  const pb = i16x8.add(dotI8U7(x2, hiNib(w0)), dotI8U7(x3, hiNib(w1)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, v128.load16_splat(sc)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, v128.load16_splat(sc, 2)));
+}
+
+// @ts-ignore: decorator
+@inline
+function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32): v128 {
+  // One row, one 64-value chunk, token `which` of a pair; the two calls share the unpack after CSE.
+  const m4 = i8x16.splat(0x0f);
+  const w0 = v128.load(p), w1 = v128.load(p, 16);
+  const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0), h1 = hiNib(w1);
+  const s0 = v128.load16_splat(sc), s1 = v128.load16_splat(sc, 2);
+  const a = which == 0 ? xa : ya;
+  const acc = which == 0 ? accx : accy;
+  const pa = i16x8.add(dotI8U7(v128.load(a), l0), dotI8U7(v128.load(a, 16), l1));
+  const pb = i16x8.add(dotI8U7(v128.load(a, 32), h0), dotI8U7(v128.load(a, 48), h1));
+  return i32x4.add(i32x4.add(acc, i32x4.dot_i16x8_s(pa, s0)), i32x4.dot_i16x8_s(pb, s1));
+}
+
+/** One half of a 64-value chunk's lanes: 16 bytes w (lo nibbles against xa, hi against xb), optional fifth bits h. */
+// @ts-ignore: decorator
+@inline
+function k45Half(five: bool, p: usize, qh: usize, j: i32, sc: usize, xa: v128, xb: v128, acc: v128): v128 {
+  const w = v128.load(p);
+  let lo = v128.and(w, i8x16.splat(0x0f)), hi = hiNib(w);
+  if (five) {
+    const h = v128.load(qh), b4 = i8x16.splat(0x10);
+    lo = v128.or(lo, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j), 4), b4));
+    hi = v128.or(hi, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j + 1), 4), b4));
+  }
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xa, lo), v128.load16_splat(sc)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xb, hi), v128.load16_splat(sc, 2)));
+}
+
+/** Σ min·(32-value activation sums) per pair of sub-blocks: lane p = m[2p]·s[2p] + m[2p+1]·s[2p+1] for row r. */
+// @ts-ignore: decorator
+@inline
+function k45Mins(m: usize, r: i32, bs32: v128): v128 {
+  return i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(m + 96 + <usize>(r * 8))), bs32);
+}
+
+// @ts-ignore: decorator
+@inline
+function bsum32(b16: usize): v128 {
+  return i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(b16)), i32x4.extadd_pairwise_i16x8_s(v128.load(b16, 16)));
+}
+
+/** ggml_vec_dot_q4_K_q8_K / _q5_K_q8_K: eight lanes; Q4_K four min lanes, Q5_K a scalar min sum. */
+// @ts-ignore: decorator
+@inline
+function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nsb = cols / 256;
+  const qRow: usize = five ? 160 : 128;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * (qRow * 4);
+    const gm = ws + <usize>g * <usize>nsb * 128;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let A0 = zero, A1 = zero, A2 = zero, A3 = zero, B0 = zero, B1 = zero, B2 = zero, B3 = zero;
+      let M0 = zero, M1 = zero, M2 = zero, M3 = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>s * (qRow * 4);
+        const m = gm + <usize>(s * 128);
+        const xs = a + <usize>(s * 256);
+        let L0 = ZERO, L1 = ZERO, L2 = ZERO, L3 = ZERO, H0 = ZERO, H1 = ZERO, H2 = ZERO, H3 = ZERO;
+        for (let j = 0; j < 4; j++) {
+          const xa = xs + <usize>(j * 64);
+          const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+          const pj = p + <usize>(j * 32);
+          const sj = m + 32 + <usize>(j * 4);
+          const qh = p + 128;
+          L0 = k45Half(five, pj, qh, j, sj, x0, x2, L0); H0 = k45Half(five, pj + 16, qh + 16, j, sj, x1, x3, H0);
+          L1 = k45Half(five, pj + qRow, qh + qRow, j, sj + 16, x0, x2, L1); H1 = k45Half(five, pj + qRow + 16, qh + qRow + 16, j, sj + 16, x1, x3, H1);
+          L2 = k45Half(five, pj + 2 * qRow, qh + 2 * qRow, j, sj + 32, x0, x2, L2); H2 = k45Half(five, pj + 2 * qRow + 16, qh + 2 * qRow + 16, j, sj + 32, x1, x3, H2);
+          L3 = k45Half(five, pj + 3 * qRow, qh + 3 * qRow, j, sj + 48, x0, x2, L3); H3 = k45Half(five, pj + 3 * qRow + 16, qh + 3 * qRow + 16, j, sj + 48, x1, x3, H3);
+        }
+        const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
+        const bs32 = bsum32(bs + <usize>(s * 32));
+        const dmin = f32x4.neg(f32x4.mul(v128.load(m, 16), yd));
+        if (five) {
+          const mins = reduce4(k45Mins(m, 0, bs32), k45Mins(m, 1, bs32), k45Mins(m, 2, bs32), k45Mins(m, 3, bs32));
+          M0 = fmaVF(M0, dmin, mins);
+        } else {
+          M0 = fmaSI(M0, splatLane(dmin, 0), k45Mins(m, 0, bs32));
+          M1 = fmaSI(M1, splatLane(dmin, 1), k45Mins(m, 1, bs32));
+          M2 = fmaSI(M2, splatLane(dmin, 2), k45Mins(m, 2, bs32));
+          M3 = fmaSI(M3, splatLane(dmin, 3), k45Mins(m, 3, bs32));
+        }
+        const d = f32x4.mul(v128.load(m), yd);
+        const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
+        A0 = fmaSF(A0, d0, L0); B0 = fmaSF(B0, d0, H0);
+        A1 = fmaSF(A1, d1, L1); B1 = fmaSF(B1, d1, H1);
+        A2 = fmaSF(A2, d2, L2); B2 = fmaSF(B2, d2, H2);
+        A3 = fmaSF(A3, d3, L3); B3 = fmaSF(B3, d3, H3);
+      }
+      let res = reduce4f(f32x4.add(A0, B0), f32x4.add(A1, B1), f32x4.add(A2, B2), f32x4.add(A3, B3));
+      res = f32x4.add(res, five ? M0 : reduce4f(M0, M1, M2, M3));
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), res, valid);
+    }
+  }
+}
+
+/**
+ * Repacked Q4_K (ggml_gemv/gemm_q4_K_8x8_q8_K): acc − accMin with one fma per super-block
+ * (gemv) or per 64-value chunk (gemm: tokens below nTok − nTok % 4). Token pairs share the
+ * weight unpack; a pair never straddles the gemm/gemv boundary (a multiple of 4).
+ */
+function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, nGemm: i32): void {
+  const nsb = cols / 256;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 512;
+    const gm = ws + <usize>g * <usize>nsb * 128;
+    const valid = min<i32>(4, rows - g * 4);
+    let t = 0;
+    // Pairs never straddle the gemm/gemv boundary.
+    for (; t + 2 <= nTok && (t + 2 <= nGemm || t >= nGemm); t += 2) {
+      const gemm = t < nGemm;
+      const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
+      const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb), bs2 = bd + <usize>(4 * nsb);
+      let accX = zero, accY = zero, minX = zero, minY = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 512);
+        const m = gm + <usize>(s * 128);
+        const xs = a + <usize>(s * 256), ys = b2 + <usize>(s * 256);
+        const dv = v128.load(m), dm = v128.load(m, 16);
+        const ydx = f32x4.splat(load<f32>(ad + (<usize>s << 2))), ydy = f32x4.splat(load<f32>(bd + (<usize>s << 2)));
+        const dX = f32x4.mul(dv, ydx), dY = f32x4.mul(dv, ydy), dmX = f32x4.mul(dm, ydx), dmY = f32x4.mul(dm, ydy);
+        const bx = bsum32(bs + <usize>(s * 32)), by = bsum32(bs2 + <usize>(s * 32));
+        const mx0 = k45Mins(m, 0, bx), mx1 = k45Mins(m, 1, bx), mx2 = k45Mins(m, 2, bx), mx3 = k45Mins(m, 3, bx);
+        const my0 = k45Mins(m, 0, by), my1 = k45Mins(m, 1, by), my2 = k45Mins(m, 2, by), my3 = k45Mins(m, 3, by);
+        let x0 = ZERO, x1 = ZERO, x2 = ZERO, x3 = ZERO, y0 = ZERO, y1 = ZERO, y2 = ZERO, y3 = ZERO;
+        for (let j = 0; j < 4; j++) {
+          const xa = xs + <usize>(j * 64), ya = ys + <usize>(j * 64);
+          const pj = p + <usize>(j * 32);
+          const sj = m + 32 + <usize>(j * 4);
+          x0 = q4kPair(pj, sj, xa, ya, x0, y0, 0); y0 = q4kPair(pj, sj, xa, ya, x0, y0, 1);
+          x1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 0); y1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 1);
+          x2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 0); y2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 1);
+          x3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 0); y3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 1);
+          if (gemm) {
+            accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
+            minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, j)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, j));
+            x0 = x1 = x2 = x3 = y0 = y1 = y2 = y3 = ZERO;
+          }
+        }
+        if (!gemm) {
+          accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
+          minX = fmaVF(minX, dmX, reduce4(mx0, mx1, mx2, mx3)); minY = fmaVF(minY, dmY, reduce4(my0, my1, my2, my3));
+        }
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), f32x4.sub(accX, minX), valid);
+      storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), f32x4.sub(accY, minY), valid);
+    }
+    for (; t < nTok; t++) {
+      const gemm = t < nGemm;
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let acc = zero, accMin = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 512);
+        const m = gm + <usize>(s * 128);
+        const xs = a + <usize>(s * 256);
+        const bs32 = bsum32(bs + <usize>(s * 32));
+        const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
+        const d = f32x4.mul(v128.load(m), yd), dm = f32x4.mul(v128.load(m, 16), yd);
+        const m0 = k45Mins(m, 0, bs32), m1 = k45Mins(m, 1, bs32), m2 = k45Mins(m, 2, bs32), m3 = k45Mins(m, 3, bs32);
+        let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
+        for (let j = 0; j < 4; j++) {
+          const xa = xs + <usize>(j * 64);
+          const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
+          const pj = p + <usize>(j * 32);
+          const sj = m + 32 + <usize>(j * 4);
+          r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0);
+          r1 = q4kRow(pj + 128, sj + 16, x0, x1, x2, x3, r1);
+          r2 = q4kRow(pj + 256, sj + 32, x0, x1, x2, x3, r2);
+          r3 = q4kRow(pj + 384, sj + 48, x0, x1, x2, x3, r3);
+          if (gemm) {
+            acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
+            accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, j));
+            r0 = r1 = r2 = r3 = ZERO;
+          }
+        }
+        if (!gemm) {
+          acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
+          accMin = fmaVF(accMin, dm, reduce4(m0, m1, m2, m3));
+        }
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), f32x4.sub(acc, accMin), valid);
+    }
+  }
+}
+
+export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  if ((mode & 15) == MODE_REPACK) repackQ4_K(wq, ws, cols, rows, g0, g1, act, actStride, nTok, out, mode >> 4);
+  else vecK45(false, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+}
+export function mmQ5_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  vecK45(true, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+}
+
+// ---- Q6_K: unsigned quants (0..63); lane k loses 32·(bsum(2k)·sc[2k] + bsum(2k+1)·sc[2k+1]).
+
+// @ts-ignore: decorator
+@inline
+function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
+  const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
+  const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
+  const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
+  const q3 = v128.or(hiNib(l0), v128.and(h, m30));
+  const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), v128.load16_splat(sc)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), v128.load16_splat(sc, 4)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), v128.load16_splat(sc, 8)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), v128.load16_splat(sc, 12)));
+}
+
+/** −32·(sc·bsum pairs) for lanes 0..3 (half 0) or 4..7 (half 1) of row r. */
+// @ts-ignore: decorator
+@inline
+function q6kBias(sc: usize, b: v128): v128 {
+  return i32x4.mul(i32x4.dot_i16x8_s(v128.load(sc), b), i32x4.splat(-32));
+}
+
+export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  const nsb = cols / 256;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 768;
+    const gm = ws + <usize>g * <usize>nsb * 144;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let A0 = zero, A1 = zero, A2 = zero, A3 = zero, B0 = zero, B1 = zero, B2 = zero, B3 = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 768);
+        const m = gm + <usize>(s * 144);
+        const xs = a + <usize>(s * 256);
+        const b16 = bs + <usize>(s * 32);
+        const b0 = v128.load(b16), b1 = v128.load(b16, 16);
+        let L0 = q6kBias(m + 16, b0), L1 = q6kBias(m + 48, b0), L2 = q6kBias(m + 80, b0), L3 = q6kBias(m + 112, b0);
+        let H0 = q6kBias(m + 32, b1), H1 = q6kBias(m + 64, b1), H2 = q6kBias(m + 96, b1), H3 = q6kBias(m + 128, b1);
+        for (let n = 0; n < 2; n++) {
+          const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32);
+          const x = xs + <usize>(n * 128);
+          const sc = m + 16 + <usize>(n * 16);
+          L0 = q6kPart(ql, qh, sc, x, L0); H0 = q6kPart(ql + 16, qh + 16, sc + 2, x + 16, H0);
+          L1 = q6kPart(ql + 192, qh + 192, sc + 32, x, L1); H1 = q6kPart(ql + 208, qh + 208, sc + 34, x + 16, H1);
+          L2 = q6kPart(ql + 384, qh + 384, sc + 64, x, L2); H2 = q6kPart(ql + 400, qh + 400, sc + 66, x + 16, H2);
+          L3 = q6kPart(ql + 576, qh + 576, sc + 96, x, L3); H3 = q6kPart(ql + 592, qh + 592, sc + 98, x + 16, H3);
+        }
+        const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (<usize>s << 2))));
+        const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
+        A0 = fmaSF(A0, d0, L0); B0 = fmaSF(B0, d0, H0);
+        A1 = fmaSF(A1, d1, L1); B1 = fmaSF(B1, d1, H1);
+        A2 = fmaSF(A2, d2, L2); B2 = fmaSF(B2, d2, H2);
+        A3 = fmaSF(A3, d3, L3); B3 = fmaSF(B3, d3, H3);
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2),
+        reduce4f(f32x4.add(A0, B0), f32x4.add(A1, B1), f32x4.add(A2, B2), f32x4.add(A3, B3)), valid);
+    }
+  }
+}
+
+// ---- Q3_K: value = (2 low bits | high bit << 2) − 4; the −4·x comes off at i16 pair level so
+// every lane holds its own elements' exact sum.
+
+// @ts-ignore: decorator
+@inline
+function q3kHalf(w: v128, h: v128, j: i32, hb: i32, x: v128, xp4: v128, s: usize, acc: v128): v128 {
+  const m3 = i8x16.splat(3), b2 = i8x16.splat(4);
+  const u = v128.or(v128.and(i16x8.shr_u(w, 2 * j), m3), v128.and(hb >= 2 ? i16x8.shr_u(h, hb - 2) : i16x8.shl(h, 2 - hb), b2));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.sub(dotI8U7(x, u), xp4), i16x8.splat(<i16>load<i8>(s))));
+}
+
+export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  const nsb = cols / 256;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 384;
+    const gm = ws + <usize>g * <usize>nsb * 80;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      let A0 = zero, A1 = zero, A2 = zero, A3 = zero, B0 = zero, B1 = zero, B2 = zero, B3 = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 384);
+        const m = gm + <usize>(s * 80);
+        const xs = a + <usize>(s * 256);
+        let L0 = ZERO, L1 = ZERO, L2 = ZERO, L3 = ZERO, H0 = ZERO, H1 = ZERO, H2 = ZERO, H3 = ZERO;
+        for (let n = 0; n < 2; n++) {
+          for (let j = 0; j < 4; j++) {
+            const xp = xs + <usize>(n * 128 + j * 32);
+            const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+            const p0 = i16x8.shl(i16x8.extadd_pairwise_i8x16_s(x0), 2), p1 = i16x8.shl(i16x8.extadd_pairwise_i8x16_s(x1), 2);
+            const hb = n * 4 + j;
+            const sc = m + 16 + <usize>(n * 8 + j * 2);
+            for (let r = 0; r < 4; r++) {
+              const q = p + <usize>(r * 96);
+              const w0 = v128.load(q + <usize>(n * 32)), w1 = v128.load(q + <usize>(n * 32), 16);
+              const h0 = v128.load(q, 64), h1 = v128.load(q, 80);
+              const sr = sc + <usize>(r * 16);
+              if (r == 0) { L0 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L0); H0 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H0); }
+              else if (r == 1) { L1 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L1); H1 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H1); }
+              else if (r == 2) { L2 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L2); H2 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H2); }
+              else { L3 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L3); H3 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H3); }
+            }
+          }
+        }
+        const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (<usize>s << 2))));
+        const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
+        A0 = fmaSF(A0, d0, L0); B0 = fmaSF(B0, d0, H0);
+        A1 = fmaSF(A1, d1, L1); B1 = fmaSF(B1, d1, H1);
+        A2 = fmaSF(A2, d2, L2); B2 = fmaSF(B2, d2, H2);
+        A3 = fmaSF(A3, d3, L3); B3 = fmaSF(B3, d3, H3);
+      }
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2),
+        reduce4f(f32x4.add(A0, B0), f32x4.add(A1, B1), f32x4.add(A2, B2), f32x4.add(A3, B3)), valid);
+    }
+  }
+}
+
+// ---- Q2_K: 2-bit quants (0..3) per 16-value sub-block with a 4-bit scale and min.
+
+// @ts-ignore: decorator
+@inline
+function q2kHalf(w: v128, j: i32, x: v128, s: usize, acc: v128): v128 {
+  const q = v128.and(i16x8.shr_u(w, 2 * j), i8x16.splat(3));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(x, q), i16x8.splat(<i16>(load<u8>(s) & 15))));
+}
+
+/** Σ m·bsum16 over sub-blocks 8·half .. 8·half+7 of row r, as pair lanes: lane k = m[2k]·b[2k] + m[2k+1]·b[2k+1]. */
+// @ts-ignore: decorator
+@inline
+function q2kMins(sc: usize, half: i32, b: v128): v128 {
+  return i32x4.dot_i16x8_s(i16x8.shr_u(i16x8.extend_low_i8x16_u(v128.load64_zero(sc + <usize>(half * 8))), 4), b);
+}
+
+export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  const nsb = cols / 256;
+  const repack = (mode & 15) == MODE_REPACK;
+  const nGemm = mode >> 4;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 256;
+    const gm = ws + <usize>g * <usize>nsb * 96;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const gemm = repack && t < nGemm;
+      const a = act + <usize>t * <usize>actStride;
+      const ad = a + <usize>(3 * cols);
+      const bs = ad + <usize>(4 * nsb);
+      let A0 = zero, A1 = zero, A2 = zero, A3 = zero, B0 = zero, B1 = zero, B2 = zero, B3 = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 256);
+        const m = gm + <usize>(s * 96);
+        const xs = a + <usize>(s * 256);
+        const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
+        const d = f32x4.mul(v128.load(m), yd), dm = f32x4.mul(v128.load(m, 16), yd);
+        const b16 = bs + <usize>(s * 32);
+        const b0 = v128.load(b16), b1 = v128.load(b16, 16);
+        const ml0 = q2kMins(m + 32, 0, b0), ml1 = q2kMins(m + 48, 0, b0), ml2 = q2kMins(m + 64, 0, b0), ml3 = q2kMins(m + 80, 0, b0);
+        const mh0 = q2kMins(m + 32, 1, b1), mh1 = q2kMins(m + 48, 1, b1), mh2 = q2kMins(m + 64, 1, b1), mh3 = q2kMins(m + 80, 1, b1);
+        let L0 = ZERO, L1 = ZERO, L2 = ZERO, L3 = ZERO, H0 = ZERO, H1 = ZERO, H2 = ZERO, H3 = ZERO;
+        for (let n = 0; n < 2; n++) {
+          for (let j = 0; j < 4; j++) {
+            const xp = xs + <usize>(n * 128 + j * 32);
+            const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+            const sc = m + 32 + <usize>(n * 8 + j * 2);
+            const q = p + <usize>(n * 32);
+            L0 = q2kHalf(v128.load(q), j, x0, sc, L0); H0 = q2kHalf(v128.load(q, 16), j, x1, sc + 1, H0);
+            L1 = q2kHalf(v128.load(q, 64), j, x0, sc + 16, L1); H1 = q2kHalf(v128.load(q, 80), j, x1, sc + 17, H1);
+            L2 = q2kHalf(v128.load(q, 128), j, x0, sc + 32, L2); H2 = q2kHalf(v128.load(q, 144), j, x1, sc + 33, H2);
+            L3 = q2kHalf(v128.load(q, 192), j, x0, sc + 48, L3); H3 = q2kHalf(v128.load(q, 208), j, x1, sc + 49, H3);
+          }
+          if (gemm) {
+            // ggml_gemm_q2_K: one fma pair per 128 values; A0 holds acc, B0 accMin (row lanes).
+            A0 = fmaVF(A0, d, reduce4(i32x4.add(L0, H0), i32x4.add(L1, H1), i32x4.add(L2, H2), i32x4.add(L3, H3)));
+            B0 = fmaVF(B0, dm, n == 0 ? reduce4(ml0, ml1, ml2, ml3) : reduce4(mh0, mh1, mh2, mh3));
+            L0 = L1 = L2 = L3 = H0 = H1 = H2 = H3 = ZERO;
+          }
+        }
+        if (gemm) continue;
+        if (repack) {
+          A0 = fmaVF(A0, d, reduce4(i32x4.add(L0, H0), i32x4.add(L1, H1), i32x4.add(L2, H2), i32x4.add(L3, H3)));
+          B0 = fmaVF(B0, dm, reduce4(i32x4.add(ml0, mh0), i32x4.add(ml1, mh1), i32x4.add(ml2, mh2), i32x4.add(ml3, mh3)));
+          continue;
+        }
+        // ggml_vec_dot_q2_K_q8_K: the min terms go into the same lanes first (with −dmin).
+        const nm = f32x4.neg(dm);
+        A0 = fmaSI(A0, splatLane(nm, 0), ml0); B0 = fmaSI(B0, splatLane(nm, 0), mh0);
+        A1 = fmaSI(A1, splatLane(nm, 1), ml1); B1 = fmaSI(B1, splatLane(nm, 1), mh1);
+        A2 = fmaSI(A2, splatLane(nm, 2), ml2); B2 = fmaSI(B2, splatLane(nm, 2), mh2);
+        A3 = fmaSI(A3, splatLane(nm, 3), ml3); B3 = fmaSI(B3, splatLane(nm, 3), mh3);
+        const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
+        A0 = fmaSF(A0, d0, L0); B0 = fmaSF(B0, d0, H0);
+        A1 = fmaSF(A1, d1, L1); B1 = fmaSF(B1, d1, H1);
+        A2 = fmaSF(A2, d2, L2); B2 = fmaSF(B2, d2, H2);
+        A3 = fmaSF(A3, d3, L3); B3 = fmaSF(B3, d3, H3);
+      }
+      const res = repack ? f32x4.sub(A0, B0)
+        : reduce4f(f32x4.add(A0, B0), f32x4.add(A1, B1), f32x4.add(A2, B2), f32x4.add(A3, B3));
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), res, valid);
+    }
+  }
+}
+
+// ---- IQ4_XS: nibbles index a signed table, products on i16 against the widened activations.
+
+// @ts-ignore: decorator
+@inline
+function iq4Half(q: usize, half: i32, x16: usize): v128 {
+  const tab = i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+  const b = v128.load(q);
+  const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, i8x16.splat(0x0f)) : hiNib(b));
+  const xa = x16 + <usize>(half * 32);
+  return quads(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
+}
+
+export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  const nsb = cols / 256;
+  const iqp = mode == MODE_IQP;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nsb * 512;
+    const gm = ws + <usize>g * <usize>nsb * 48;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let t = 0; t < nTok; t++) {
+      const a = act + <usize>t * <usize>actStride;
+      const a16 = a + <usize>cols;
+      const ad = a + <usize>(3 * cols);
+      let A0 = zero, A1 = zero, A2 = zero, A3 = zero, B0 = zero, B1 = zero, B2 = zero, B3 = zero;
+      for (let s = 0; s < nsb; s++) {
+        const p = gq + <usize>(s * 512);
+        const m = gm + <usize>(s * 48);
+        let L0 = ZERO, L1 = ZERO, L2 = ZERO, L3 = ZERO, H0 = ZERO, H1 = ZERO, H2 = ZERO, H3 = ZERO;
+        for (let ib = 0; ib < 8; ib++) {
+          const x16 = a16 + <usize>((s * 256 + ib * 32) * 2);
+          const pq = p + <usize>(ib * 16);
+          const ls = m + 16 + <usize>ib;
+          const s0 = i32x4.splat(<i32>load<i8>(ls)), s1 = i32x4.splat(<i32>load<i8>(ls, 8));
+          const s2 = i32x4.splat(<i32>load<i8>(ls, 16)), s3 = i32x4.splat(<i32>load<i8>(ls, 24));
+          L0 = i32x4.add(L0, i32x4.mul(iq4Half(pq, 0, x16), s0)); H0 = i32x4.add(H0, i32x4.mul(iq4Half(pq, 1, x16), s0));
+          L1 = i32x4.add(L1, i32x4.mul(iq4Half(pq + 128, 0, x16), s1)); H1 = i32x4.add(H1, i32x4.mul(iq4Half(pq + 128, 1, x16), s1));
+          L2 = i32x4.add(L2, i32x4.mul(iq4Half(pq + 256, 0, x16), s2)); H2 = i32x4.add(H2, i32x4.mul(iq4Half(pq + 256, 1, x16), s2));
+          L3 = i32x4.add(L3, i32x4.mul(iq4Half(pq + 384, 0, x16), s3)); H3 = i32x4.add(H3, i32x4.mul(iq4Half(pq + 384, 1, x16), s3));
+        }
+        const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (<usize>s << 2))));
+        if (iqp) {
+          A0 = fmaVF(A0, d, reduce4(i32x4.add(L0, H0), i32x4.add(L1, H1), i32x4.add(L2, H2), i32x4.add(L3, H3)));
+          continue;
+        }
+        const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
+        A0 = fmaSF(A0, d0, L0); B0 = fmaSF(B0, d0, H0);
+        A1 = fmaSF(A1, d1, L1); B1 = fmaSF(B1, d1, H1);
+        A2 = fmaSF(A2, d2, L2); B2 = fmaSF(B2, d2, H2);
+        A3 = fmaSF(A3, d3, L3); B3 = fmaSF(B3, d3, H3);
+      }
+      const res = iqp ? A0 : reduce4f(f32x4.add(A0, B0), f32x4.add(A1, B1), f32x4.add(A2, B2), f32x4.add(A3, B3));
+      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), res, valid);
+    }
+  }
+}
