@@ -149,7 +149,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   };
   const writeInts = (name: string, data: Int32Array): number => {
     const p = scratchOf(name, Math.max(4, data.length * 4));
-    i32.set(data, p >> 2);
+    i32.set(data, p >>> 2);
     return p;
   };
 
@@ -176,11 +176,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     write(buf, data, offset = 0) {
       const b = asBuf(buf);
       if (offset < 0 || offset + data.length > b.length) throw new RangeError("wasm backend: write outside the buffer");
-      if (b.dtype === "f32") f32.set(data, (b.ptr >> 2) + offset);
+      if (b.dtype === "f32") f32.set(data, (b.ptr >>> 2) + offset);
       else {
         // Converting through the kernels keeps one f32→f16 rounding implementation.
         const tmp = scratchOf("conv", data.length * 4);
-        f32.set(data, tmp >> 2);
+        f32.set(data, tmp >>> 2);
         const cells = writeInts("convCells", Int32Array.of(0));
         const d = pool.begin();
         d[0] = OP.SETROWS; d[1] = b.ptr + offset * 2; d[2] = 1; d[3] = data.length; d[4] = cells; d[5] = 1; d[6] = tmp;
@@ -190,11 +190,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     read(buf, offset = 0, length = buf.length - offset) {
       const b = asBuf(buf);
       if (offset < 0 || offset + length > b.length) throw new RangeError("wasm backend: read outside the buffer");
-      if (b.dtype === "f32") return f32.slice((b.ptr >> 2) + offset, (b.ptr >> 2) + offset + length);
+      if (b.dtype === "f32") return f32.slice((b.ptr >>> 2) + offset, (b.ptr >>> 2) + offset + length);
       const out = new Float32Array(length);
       const tmp = scratchOf("conv", length * 4);
       exp.rowFloat!(1, b.ptr + offset * 2, length, 0, tmp);
-      out.set(f32.subarray(tmp >> 2, (tmp >> 2) + length));
+      out.set(f32.subarray(tmp >>> 2, (tmp >>> 2) + length));
       return out;
     },
 
@@ -235,7 +235,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
     loadVector(data) {
       const b = backend.alloc(data.length, "f32") as WasmBuf;
-      f32.set(data, b.ptr >> 2);
+      f32.set(data, b.ptr >>> 2);
       return b;
     },
     freeWeight(weight) {
@@ -302,7 +302,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const tab = scratchOf("rope", nTokens * p.dims * 4);
       for (let t = 0; t < nTokens; t++) {
         ropeAngles(positions[t]!, p, ropeCos, ropeSin);
-        const base = (tab >> 2) + t * p.dims;
+        const base = (tab >>> 2) + t * p.dims;
         f32.set(ropeCos.subarray(0, half), base);
         f32.set(ropeSin.subarray(0, half), base + half);
       }
@@ -353,7 +353,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       for (let t = 0; t < rows.length; t++) {
         const r = rows[t]!;
         if (!(r >= 0 && (r + 1) * width <= s.length)) throw new RangeError(`gatherRows: row ${r} is outside the source`);
-        f32.copyWithin((o.ptr >> 2) + t * width, (s.ptr >> 2) + r * width, (s.ptr >> 2) + (r + 1) * width);
+        f32.copyWithin((o.ptr >>> 2) + t * width, (s.ptr >>> 2) + r * width, (s.ptr >>> 2) + (r + 1) * width);
       }
     },
 

@@ -137,7 +137,9 @@ export class Shards {
     act: number, stride: number, nTokens: number, out: number, parallel: boolean, mode: number): void {
     const outRow = rows * 4;
     const actBytes = (n: number) => Math.ceil((n * stride) / 64) * 64;
-    const chunk = Math.min(nTokens, Math.floor((shard.xferBytes - 64) / (stride + outRow)));
+    let chunk = Math.min(nTokens, Math.floor((shard.xferBytes - 64) / (stride + outRow)));
+    // Whole groups of 4 tokens per chunk, so the gemm groups of the batch stay intact.
+    if (chunk < nTokens && chunk >= 4) chunk &= ~3;
     if (chunk < 1) throw new UserError(`a matmul row of ${stride + outRow} bytes does not fit the wasm shard transfer area (${shard.xferBytes} bytes)`);
     const src = this.list[0]!.u8(), dst = shard.u8();
     for (let t0 = 0; t0 < nTokens; t0 += chunk) {
