@@ -7,7 +7,8 @@ import { mmQ8_0, mmQ4_0, mmQ4_1, mmQ5_0, mmQ5_1, mmIQ4_NL } from "./matmul";
 import { mmQ4_K, mmQ5_K, mmQ6_K, mmIQ4_XS, mmQ2_K, mmQ3_K } from "./matmul-k";
 import { mmF32, mmF16, mmBF16 } from "./matmul-float";
 import { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes } from "./quantize";
-import { siluMul, add, addBias, rmsNorm, rope, setRows, attention } from "./ops";
+import { siluMul, add, addBias, rmsNorm, rope, setRows } from "./ops";
+import { attention } from "./attention";
 
 export { repackQ8_0, repackQ4_0, repackQ4_K, repackQ5_K, repackQ6_K, rowQ8_0, rowQ4_0, rowQ4_K, rowQ5_K, rowQ6_K, rowFloat,
   repackQ4_1, repackQ5_0, repackQ5_1, repackIQ4_NL, repackIQ4_XS, rowQ4_1, rowQ5_0, rowQ5_1, rowIQ4_NL, rowIQ4_XS,
@@ -96,14 +97,14 @@ function run(op: i32, d: usize, tid: i32, u0: i32, u1: i32): void {
   } else if (op == OP_ATTN) {
     const scratch = <usize>arg(d, 14) + <usize>tid * <usize>arg(d, 15);
     attention(<usize>arg(d, 1), <usize>arg(d, 2), <usize>arg(d, 3), arg(d, 4), <usize>arg(d, 5), <usize>arg(d, 6), <usize>arg(d, 16),
-      arg(d, 8), arg(d, 9), arg(d, 10), argf(d, 11), u0, u1, <usize>arg(d, 13), scratch);
+      arg(d, 8), arg(d, 9), arg(d, 10), load<f64>(d + 80), arg(d, 17), arg(d, 18), u0, u1, <usize>arg(d, 13), scratch);
   } else if (op == OP_SILU || op == OP_ADD) {
     // Units are quads, so SIMD lanes never straddle chunks.
     const i0 = u0 * 4, i1 = min<i32>(arg(d, 3), u1 * 4);
-    if (op == OP_SILU) siluMul(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, <usize>arg(d, 4));
+    if (op == OP_SILU) siluMul(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, arg(d, 3), <usize>arg(d, 4));
     else add(<usize>arg(d, 1), <usize>arg(d, 2), i0, i1, <usize>arg(d, 4));
   } else if (op == OP_RMSNORM) {
-    rmsNorm(<usize>arg(d, 1), <usize>arg(d, 2), u0, u1, arg(d, 4), argf(d, 5), <usize>arg(d, 6));
+    rmsNorm(<usize>arg(d, 1), <usize>arg(d, 2), u0, u1, arg(d, 4), load<f64>(d + 32), <usize>arg(d, 6));
   } else if (op == OP_ROPE) {
     rope(<usize>arg(d, 1), u0, u1, arg(d, 3), arg(d, 4), <usize>arg(d, 5), arg(d, 6), arg(d, 7));
   } else if (op == OP_SETROWS) {

@@ -11,7 +11,7 @@ import { MODE_TINY } from "./matmul";
 
 // @ts-ignore: decorator
 @inline
-function loadW(kind: i32, p: usize, i: i32): v128 {
+export function loadW(kind: i32, p: usize, i: i32): v128 {
   if (kind == 0) return v128.load(p + (<usize>i << 2));
   if (kind == 2) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1))), 16);
   // f16 → f32: magnitude shifted into place and scaled by 2^112 (exact for subnormals), sign or-ed back.
@@ -22,7 +22,7 @@ function loadW(kind: i32, p: usize, i: i32): v128 {
 
 // @ts-ignore: decorator
 @inline
-function loadS(kind: i32, p: usize, i: i32): f32 {
+export function loadS(kind: i32, p: usize, i: i32): f32 {
   if (kind == 0) return load<f32>(p + (<usize>i << 2));
   if (kind == 2) return reinterpret<f32>(<u32>load<u16>(p + (<usize>i << 1)) << 16);
   return f16ToF32(load<u16>(p + (<usize>i << 1)));
@@ -50,7 +50,7 @@ function bfStep(acc: v128, w: usize, x: usize, i: i32): v128 {
 /** tinyBLAS: 16 lanes over elements ≡ l (mod 16); BF16 over 32-element steps of lane pairs. */
 // @ts-ignore: decorator
 @inline
-function tinyDot(kind: i32, w: usize, x: usize, n: i32): f32 {
+export function tinyDot(kind: i32, w: usize, x: usize, n: i32): f32 {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
   if (kind == 2) {
     for (let i = 0; i < n; i += 32) {
@@ -67,7 +67,7 @@ function tinyDot(kind: i32, w: usize, x: usize, n: i32): f32 {
 /** ggml_vec_dot_f32 / _f16: four 16-lane accumulators over chunks of 64, then the tail. */
 // @ts-ignore: decorator
 @inline
-function vecDotF(kind: i32, w: usize, x: usize, n: i32): f32 {
+export function vecDotF(kind: i32, w: usize, x: usize, n: i32): f32 {
   const z = f32x4.splat(0);
   let v0 = z, v1 = z, v2 = z, v3 = z, v4 = z, v5 = z, v6 = z, v7 = z;
   let v8 = z, v9 = z, v10 = z, v11 = z, v12 = z, v13 = z, v14 = z, v15 = z;

@@ -105,6 +105,14 @@ function matmulMode(type: GgmlType, cols: number, rows: number, nTokens: number)
   return k === "tinyblas" ? MODE.TINY : k === "iqp" ? MODE.IQP : MODE.VEC;
 }
 
+const f64Views = new WeakMap<Int32Array, Float64Array>();
+/** The descriptor's slots viewed as f64 (slot pair 2i, 2i+1 is f64 index i). */
+function descF64(d: Int32Array): Float64Array {
+  let v = f64Views.get(d);
+  if (!v) f64Views.set(d, (v = new Float64Array(d.buffer, d.byteOffset, d.length >> 1)));
+  return v;
+}
+
 function asBuf(b: Buf): WasmBuf {
   if (!(b instanceof WasmBuf)) throw new Error("wasm backend: buffer from another backend");
   return b;
@@ -154,7 +162,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   };
 
   let ropeCos = new Float32Array(0), ropeSin = new Float32Array(0);
-  const df = pool.f32;
   const BIG = 32768; // elements of work below which a dispatch to workers costs more than it saves
 
   const backend: WasmBackend = {
@@ -290,7 +297,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const xs = asF32(x, nTokens * width, "rmsNorm input"), ws = asF32(weight, width, "rmsNorm weight");
       const o = asF32(out, nTokens * width, "rmsNorm output");
       const d = pool.begin();
-      d[0] = OP.RMSNORM; d[1] = xs.ptr; d[2] = ws.ptr; d[3] = nTokens; d[4] = width; df[5] = eps; d[6] = o.ptr;
+      d[0] = OP.RMSNORM; d[1] = xs.ptr; d[2] = ws.ptr; d[3] = nTokens; d[4] = width; d[6] = o.ptr;
+      // eps as the caller's double: `mean + eps` is rounded to f32 once, as in the reference.
+      descF64(d)[4] = eps;
       pool.run(nTokens > 1 && nTokens * width >= BIG);
     },
 
@@ -379,14 +388,28 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     for (const cell of span.cells) {
       if (!(cell >= 0 && (cell + 1) * kvWidth <= Math.min(k.length, v.length))) throw new RangeError(`attention: cell ${cell} is outside the cache`);
     }
+    // llama.cpp's KQ view covers n_kv cells: the used ones rounded up to 256, at most the cache.
+    const cacheCells = Math.floor(k.length / kvWidth);
+    let maxCell = 0;
+    for (let t = 0; t < nTokens; t++) {
+      for (let j = span.start[t]!; j < span.start[t]! + span.count[t]!; j++) maxCell = Math.max(maxCell, span.cells[j]!);
+    }
+    const nKv = Math.min(cacheCells, Math.max(256, Math.ceil((maxCell + 1) / 256) * 256));
+    const f16 = k.dtype === "f16";
+    // The kernels llama.cpp's mul_mat picks for KQ (q is a permuted view: tinyBLAS only after the
+    // f16 conversion) and KQV (see attentionRef in ../ref/index.ts).
+    const kqTiny = f16 && nTokens >= 2 && headDim % 16 === 0 && nKv % 4 === 0;
+    const kqvTiny = nTokens >= 2 && nKv % 16 === 0 && headDim % 4 === 0;
     const cells = writeInts("attnCells", span.cells);
     const start = writeInts("attnStart", span.start.subarray(0, nTokens));
     const count = writeInts("attnCount", span.count.subarray(0, nTokens));
-    const perThread = Math.ceil(((maxCount + headDim) * (nHeads / nKvHeads) * 4) / 64) * 64;
+    const perThread = Math.ceil(((headDim + nKv + 64 * headDim) * 4) / 64) * 64;
     const sc = scratchOf("scores", perThread * threads);
     const d = pool.begin();
-    d[0] = OP.ATTN; d[1] = qs.ptr; d[2] = k.ptr; d[3] = v.ptr; d[4] = k.dtype === "f16" ? 1 : 0; d[5] = cells; d[6] = start;
-    d[7] = nTokens; d[8] = nHeads; d[9] = nKvHeads; d[10] = headDim; df[11] = scale; d[13] = o.ptr; d[14] = sc; d[15] = perThread; d[16] = count;
+    d[0] = OP.ATTN; d[1] = qs.ptr; d[2] = k.ptr; d[3] = v.ptr; d[4] = f16 ? 1 : 0; d[5] = cells; d[6] = start;
+    d[7] = nTokens; d[8] = nHeads; d[9] = nKvHeads; d[10] = headDim; d[13] = o.ptr; d[14] = sc; d[15] = perThread; d[16] = count;
+    d[17] = nKv; d[18] = (kqTiny ? 1 : 0) | (kqvTiny ? 2 : 0);
+    descF64(d)[10] = scale;
     pool.run(nTokens * nKvHeads > 1);
   }
 
