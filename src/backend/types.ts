@@ -67,6 +67,11 @@ export interface Backend {
 
   /** Take ownership of a weight's raw GGML bytes ([cols, rows]; a 1-D tensor is rows = 1). */
   loadWeight(type: GgmlType, cols: number, rows: number, bytes: Uint8Array): Weight;
+  /**
+   * Like `loadWeight`, pulling the bytes in slices of whole rows (`read(byteOffset, length)`), so
+   * that a multi-GB model never has a whole tensor in JS memory. Optional.
+   */
+  loadWeightSliced?(type: GgmlType, cols: number, rows: number, read: (offset: number, length: number) => Promise<Uint8Array>): Promise<Weight>;
   /** A 1-D f32 vector (norm weights, biases) as a buffer usable by elementwise ops. */
   loadVector(data: Float32Array): Buf;
   freeWeight(w: Weight): void;

@@ -67,6 +67,12 @@ export class SplitGguf implements ModelFile {
     return p.readTensor(name);
   }
 
+  async readTensorRange(name: string, offset: number, length: number): Promise<Uint8Array> {
+    const p = this.#partOf.get(name);
+    if (!p) throw new GgufError(this.name, 0, `no tensor named "${name}"`);
+    return p.readTensorRange(name, offset, length);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.parts.map((p) => p.close()));
   }

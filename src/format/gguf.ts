@@ -322,6 +322,15 @@ export class GgufFile implements ModelFile {
     return this.source.read(this.dataOffset + t.offset, t.byteLength);
   }
 
+  async readTensorRange(name: string, offset: number, length: number): Promise<Uint8Array> {
+    const t = this.#byName.get(name);
+    if (!t) throw new UserError(`${this.name}: no tensor named "${name}"`);
+    if (!(offset >= 0 && length >= 0 && offset + length <= t.byteLength)) {
+      throw new RangeError(`${this.name}: bytes ${offset}..${offset + length} are outside tensor "${name}" (${t.byteLength} bytes)`);
+    }
+    return this.source.read(this.dataOffset + t.offset + offset, length);
+  }
+
   async close(): Promise<void> {
     await this.source.close?.();
   }

@@ -66,6 +66,18 @@ export async function loadWeights(
   };
   const matrix = async (name: string, cols: number, rows: number): Promise<Weight> => {
     const t = info(name, [cols, rows]);
+    if (backend.loadWeightSliced && file.readTensorRange) {
+      // Slices straight into the backend: no whole tensor (up to ~1 GB) in JS memory at once.
+      opts.signal?.throwIfAborted();
+      const w = await backend.loadWeightSliced(t.type, cols, rows, async (offset, length) => {
+        opts.signal?.throwIfAborted();
+        const bytes = await file.readTensorRange!(name, offset, length);
+        loadedBytes += length;
+        opts.onProgress?.({ loadedBytes, totalBytes });
+        return bytes;
+      });
+      return w;
+    }
     return backend.loadWeight(t.type, cols, rows, await read(t));
   };
   const floats = async (name: string, n: number): Promise<Float32Array> => {

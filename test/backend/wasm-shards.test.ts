@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/index.ts";
 import { BytesSource } from "../../src/format/source.ts";
-import { MemorySink, writeGguf } from "../../src/format/gguf.ts";
+import { MemorySink, readGguf, writeGguf } from "../../src/format/gguf.ts";
 import { GgmlType } from "../../src/format/ggml.ts";
 import { quantize } from "../../src/format/quant.ts";
 import { syntheticLlama } from "../../src/format/synthetic.ts";
@@ -97,3 +97,25 @@ for (const [name, bytesOf, cap] of [
     }
   });
 }
+
+test("wasm weights load in slices: matrices never read whole, no slice over the staging area (4 MiB)", async () => {
+  const bytes = await synthetic();
+  const file = await readGguf(new BytesSource(bytes));
+  const whole: string[] = [];
+  let largest = 0, sliced = 0;
+  const readTensor = file.readTensor.bind(file), readRange = file.readTensorRange.bind(file);
+  file.readTensor = (name) => (whole.push(name), readTensor(name));
+  file.readTensorRange = (name, offset, length) => ((largest = Math.max(largest, length)), sliced++, readRange(name, offset, length));
+  const backend = await createWasmBackend({ threads: 1, weightBytes: bytes.byteLength, shardWeightBytes: 160 << 10 });
+  const model = await loadModel(file, { backend, contextSize: 16 });
+  try {
+    assert.ok(whole.every((n) => !n.endsWith(".weight") || /norm/.test(n)), `read whole: ${whole.join(", ")}`);
+    // Matrices in the capped shards go through their 16 KiB transfer areas: many slices each.
+    const matrices = file.tensors.filter((t) => t.shape.length === 2).length;
+    assert.ok(sliced > 2 * matrices, `${sliced} slices for ${matrices} matrices`);
+    assert.ok(largest <= 4 << 20, `largest slice ${largest} bytes`);
+    assert.equal((await model.createSession().evaluate([1, 2, 3])).length, 512);
+  } finally {
+    await model.dispose();
+  }
+});

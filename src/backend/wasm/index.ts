@@ -206,39 +206,27 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
 
     loadWeight(type, cols, rows, bytes) {
-      const info = ggmlTypeInfo(type);
-      const rb = info && rowBytes(info, cols);
-      if (rb === undefined) throw new UserError(`weight of type ${ggmlTypeName(type)} with ${cols} columns is not supported`);
+      const rb = weightRowBytes(type, cols);
       if (bytes.byteLength !== rb * rows) throw new Error(`weight has ${bytes.byteLength} bytes, expected ${rb * rows}`);
-      const layout = layoutOf(type);
-      if (!layout) throw new UserError(`no matrix kernel for weights of GGML type ${ggmlTypeName(type)}`);
-      const nb = cols / layout.block;
-      const groups = Math.ceil(rows / 4);
-      const place = layout.floatKind !== undefined ? bytes.byteLength + 64 : groups * nb * (layout.qPerGroupBlock + layout.sPerGroupBlock) + 128;
-      const sh = shards.place(place);
-      const heap = sh.heap;
-      if (layout.floatKind !== undefined) {
-        const q = heap.alloc(bytes.byteLength);
-        sh.u8().set(bytes, q);
-        return new WasmWeight(type, cols, rows, layout, q, 0, sh, place);
+      const w = weightWriter(type, cols, rows);
+      for (let r0 = 0; r0 < rows; r0 += w.chunkRows) w.put(r0, bytes.subarray(r0 * rb, Math.min(rows, r0 + w.chunkRows) * rb));
+      return w.weight;
+    },
+    async loadWeightSliced(type, cols, rows, read) {
+      const rb = weightRowBytes(type, cols);
+      const w = weightWriter(type, cols, rows);
+      try {
+        for (let r0 = 0; r0 < rows; r0 += w.chunkRows) {
+          const n = Math.min(w.chunkRows, rows - r0);
+          const bytes = await read(r0 * rb, n * rb);
+          if (bytes.byteLength !== n * rb) throw new Error(`weight slice has ${bytes.byteLength} bytes, expected ${n * rb}`);
+          w.put(r0, bytes);
+        }
+      } catch (e) {
+        backend.freeWeight(w.weight);
+        throw e;
       }
-      const q = heap.alloc(groups * nb * layout.qPerGroupBlock);
-      const s = heap.alloc(groups * nb * layout.sPerGroupBlock);
-      // Padding rows of the last group are zero so they compute harmless zeros.
-      sh.u8().fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
-      sh.u8().fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
-      // Repack in chunks of whole row groups through a bounded staging area (no second full copy).
-      const chunkRows = Math.max(4, Math.floor((sh.index ? sh.xferBytes : 4 << 20) / rb / 4) * 4);
-      if (sh.index && Math.min(rows, chunkRows) * rb > sh.xferBytes) throw new UserError(`rows of ${rb} bytes do not fit the wasm shard transfer area`);
-      const stage = sh.index ? sh.xfer : scratchOf("stage", Math.min(rows, chunkRows) * rb);
-      const repack = sh.exports[layout.repack!]!;
-      const u8 = sh.u8(); // after every allocation above: a grown memory needs a new view
-      for (let r0 = 0; r0 < rows; r0 += chunkRows) {
-        const n = Math.min(chunkRows, rows - r0);
-        u8.set(bytes.subarray(r0 * rb, (r0 + n) * rb), stage);
-        repack(stage, n, r0, nb, q, s);
-      }
-      return new WasmWeight(type, cols, rows, layout, q, s, sh, place);
+      return w.weight;
     },
     loadVector(data) {
       const b = backend.alloc(data.length, "f32") as WasmBuf;
@@ -371,6 +359,55 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       pool.dispose();
     },
   };
+
+  function weightRowBytes(type: GgmlType, cols: number): number {
+    const info = ggmlTypeInfo(type);
+    const rb = info && rowBytes(info, cols);
+    if (rb === undefined) throw new UserError(`weight of type ${ggmlTypeName(type)} with ${cols} columns is not supported`);
+    return rb;
+  }
+
+  /**
+   * Places a weight (in the first memory with room) and returns a writer that takes its GGUF rows
+   * in order, `chunkRows` at a time: quantized types are repacked through a bounded staging area,
+   * float types copied in place, so no second full copy of the weight exists at any time.
+   */
+  function weightWriter(type: GgmlType, cols: number, rows: number): { weight: WasmWeight; chunkRows: number; put(r0: number, bytes: Uint8Array): void } {
+    const rb = weightRowBytes(type, cols);
+    const layout = layoutOf(type);
+    if (!layout) throw new UserError(`no matrix kernel for weights of GGML type ${ggmlTypeName(type)}`);
+    const nb = cols / layout.block;
+    const groups = Math.ceil(rows / 4);
+    const place = layout.floatKind !== undefined ? rb * rows + 64 : groups * nb * (layout.qPerGroupBlock + layout.sPerGroupBlock) + 128;
+    const sh = shards.place(place);
+    const heap = sh.heap;
+    if (layout.floatKind !== undefined) {
+      const q = heap.alloc(rb * rows);
+      return {
+        weight: new WasmWeight(type, cols, rows, layout, q, 0, sh, place),
+        chunkRows: Math.max(1, Math.floor((4 << 20) / rb)),
+        put: (r0, bytes) => sh.u8().set(bytes, q + r0 * rb),
+      };
+    }
+    const q = heap.alloc(groups * nb * layout.qPerGroupBlock);
+    const s = heap.alloc(groups * nb * layout.sPerGroupBlock);
+    // Padding rows of the last group are zero so they compute harmless zeros.
+    sh.u8().fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
+    sh.u8().fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
+    // Whole row groups per chunk; the staging area is bounded (shard 0 scratch or a shard's transfer area).
+    const chunkRows = Math.max(4, Math.floor((sh.index ? sh.xferBytes : 4 << 20) / rb / 4) * 4);
+    if (sh.index && Math.min(rows, chunkRows) * rb > sh.xferBytes) throw new UserError(`rows of ${rb} bytes do not fit the wasm shard transfer area`);
+    const repack = sh.exports[layout.repack!]!;
+    return {
+      weight: new WasmWeight(type, cols, rows, layout, q, s, sh, place),
+      chunkRows,
+      put: (r0, bytes) => {
+        const stage = sh.index ? sh.xfer : scratchOf("stage", Math.min(rows, chunkRows) * rb);
+        sh.u8().set(bytes, stage); // a view taken after any allocation: a grown memory needs a new one
+        repack(stage, bytes.byteLength / rb, r0, nb, q, s);
+      },
+    };
+  }
 
   function attention(q: Buf, kCache: Buf, vCache: Buf, span: AttentionSpan, shape: AttentionShape, out: Buf): void {
     const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
