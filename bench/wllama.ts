@@ -30,6 +30,8 @@ export interface WllamaRun {
   version: string;
 }
 
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+
 const PAGE = `<!doctype html><meta charset="utf-8"><title>wllama bench</title>
 <script type="module">
 import { Wllama } from "/wllama/index.js";
@@ -133,6 +135,22 @@ export function wllamaPrompt(tokens: number): string {
   return Array.from({ length: tokens - 1 }, (_, i) => `w${1000 + i}`).join(" ");
 }
 
+/** VmHWM of Chromium's renderer with the page and wllama's module loaded, no model. */
+export async function wllamaBaseRss(chromiumPath = "/usr/bin/chromium"): Promise<number> {
+  const http = await serve("/dev/null");
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(http.url + "/");
+    await page.waitForSelector("body[data-ready]", { state: "attached", timeout: 30_000 });
+    return Math.max(0, ...descendants(process.pid).map(vmHwm));
+  } finally {
+    await browser.close();
+    await http.close();
+  }
+}
+
 export async function benchWllama(opts: { model: string; threads: number; promptTokens: number; gen: number; chromium?: string; timeoutMs?: number }): Promise<WllamaRun> {
   const chromiumPath = opts.chromium ?? "/usr/bin/chromium";
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath} (apt-get install -y chromium)`);
@@ -142,7 +160,7 @@ export async function benchWllama(opts: { model: string; threads: number; prompt
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await browser.newPage();
