@@ -3,7 +3,7 @@
 // once into .cache/big/ (llama.cpp's Q4_K_M mixture from quantize-model.ts; each tensor tiles a few
 // properly quantized random rows, since values do not matter for speed or memory, only the format),
 // then prints load time, peak RSS against file + KV, decode tok/s and the greedy tokens.
-//   node test/big/8b.ts [--backend wasm|ref] [--tokens 4] [--threads N] [--ctx 256] [--vocab 32000]
+//   node test/big/8b.ts [--backend wasm|ref] [--tokens 4] [--threads N] [--ctx 256] [--vocab 128256]
 
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -25,7 +25,7 @@ const { values: args } = parseArgs({
     tokens: { type: "string", default: "4" },
     threads: { type: "string" },
     ctx: { type: "string", default: "256" },
-    vocab: { type: "string", default: "32000" },
+    vocab: { type: "string", default: "128256" },
   },
 });
 const VOCAB = Number(args.vocab);
