@@ -28,7 +28,7 @@ let current: { model: Model; server: LlamaServer } | undefined;
 let loading: { id: number; ac: AbortController } | undefined;
 const inflight = new Map<number, AbortController>();
 
-async function makeBackend(req: LoadRequest): Promise<{ backend: Backend; host?: WebWasmHost; fallback?: string }> {
+async function makeBackend(req: LoadRequest, weightBytes: number): Promise<{ backend: Backend; host?: WebWasmHost; fallback?: string }> {
   if (req.backend === "ref") return { backend: createRefBackend() };
   // Without isolation there is no SharedArrayBuffer to hand to other threads: one thread.
   const threads = scope.crossOriginIsolated ? Math.max(1, req.threads) : 1;
@@ -37,7 +37,8 @@ async function makeBackend(req: LoadRequest): Promise<{ backend: Backend; host?:
     workerUrl: new URL("./pool-worker.js", import.meta.url),
   });
   try {
-    return { backend: await createWasmBackend({ threads, host }), host };
+    // The weight size lets the backend spread models over 4 GiB across several wasm memories.
+    return { backend: await createWasmBackend({ threads, host, weightBytes }), host };
   } catch (e) {
     if (req.backend === "wasm") throw e;
     return { backend: createRefBackend(), fallback: e instanceof Error ? e.message : String(e) };
@@ -70,7 +71,7 @@ async function load(id: number, req: LoadRequest): Promise<LoadedInfo> {
     origin = opened.origin;
   }
   const file = await readGguf(source);
-  const { backend, host, fallback } = await makeBackend(req).catch(async (e: unknown) => {
+  const { backend, host, fallback } = await makeBackend(req, file.tensors.reduce((n, t) => n + t.byteLength, 0)).catch(async (e: unknown) => {
     await file.close();
     throw e;
   });

@@ -22,7 +22,7 @@ const SHARD0_MARGIN = 256 * 2 ** 20;
 export interface ShardOptions {
   /** Bytes of weights the model will load (as stored in the file): sizes the set of memories. */
   weightBytes?: number;
-  /** Bytes shard 0 keeps free for the KV cache, activations and scratch (besides a margin). */
+  /** Bytes shard 0 keeps free for the KV cache, activations and scratch (besides a margin); default 768 MiB. */
   reserveBytes?: number;
   /** Most weight bytes placed in one memory; default: what fits in 4 GiB. Tests make it tiny. */
   shardWeightBytes?: number;
@@ -81,7 +81,7 @@ export function planShards(opts: ShardOptions): ShardPlan {
   const weights = opts.weightBytes;
   if (weights === undefined) return { count: 1, room0: Math.min(cap, MEMORY_BYTES - HEAP_BASE), roomK, xferBytes, maxPagesK };
   const est = weights * REPACK_SLACK;
-  const reserve = (opts.reserveBytes ?? 0) + SHARD0_MARGIN;
+  const reserve = (opts.reserveBytes ?? 768 * 2 ** 20) + SHARD0_MARGIN;
   const room0 = Math.max(0, Math.min(cap, MEMORY_BYTES - HEAP_BASE - reserve));
   if (est <= room0 && opts.shardWeightBytes === undefined) return { count: 1, room0: MEMORY_BYTES - HEAP_BASE, roomK, xferBytes, maxPagesK };
   if (est <= room0) return { count: 1, room0, roomK, xferBytes, maxPagesK };
