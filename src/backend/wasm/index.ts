@@ -394,8 +394,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     // Padding rows of the last group are zero so they compute harmless zeros.
     sh.u8().fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
     sh.u8().fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
-    // Whole row groups per chunk; the staging area is bounded (shard 0 scratch or a shard's transfer area).
-    const chunkRows = Math.max(4, Math.floor((sh.index ? sh.xferBytes : 4 << 20) / rb / 4) * 4);
+    // Whole row groups per chunk of ≤ 4 MiB, staged in shard 0 scratch or in a shard's transfer area
+    // (only the part of that area a decode step touches stays resident).
+    const chunkRows = Math.max(4, Math.floor(Math.min(sh.index ? sh.xferBytes : Infinity, 4 << 20) / rb / 4) * 4);
     if (sh.index && Math.min(rows, chunkRows) * rb > sh.xferBytes) throw new UserError(`rows of ${rb} bytes do not fit the wasm shard transfer area`);
     const repack = sh.exports[layout.repack!]!;
     return {
