@@ -1,7 +1,13 @@
 // f32 arithmetic as the reference backend (src/backend/ref/vecdot.ts) does it: llama.cpp's fused
-// multiply-adds are emulated as one f64 multiply-add (the product of two f32, or of an f32 and a
-// small integer, is exact in f64) and a rounding to f32. Plain SIMD128 has no FMA and relaxed_madd
-// may or may not fuse, so this is the only way both kernel builds give the reference's bits.
+// multiply-adds. Plain SIMD128 has no FMA, so the plain build emulates each as one f64 multiply-add
+// (the product of two f32, or of an f32 and an integer below 2^24, is exact in f64) and a rounding
+// to f32, as the reference does. The relaxed build uses f32x4.relaxed_madd, which the backend
+// only loads after checking that it fuses on this machine (`maddProbe`, src/backend/wasm/index.ts):
+// a true FMA is llama.cpp's own operation, and the f64 emulation differs from it only when the
+// f64 rounding lands exactly on an f32 half-way point — never in practice, the parity test checks
+// both builds against the reference bit for bit.
+//
+// Scales for fmaSI/fmaSF come from splatLane, in the build's form (f32x4 or f64x2 splat).
 
 // @ts-ignore: decorator
 @inline
@@ -25,10 +31,11 @@ export function fmaW(acc: v128, d0: v128, v0: v128, d1: v128, v1: v128): v128 {
   return v128.shuffle<f32>(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5);
 }
 
-/** acc ← fma(d, lanes, acc) for one scale `d` (f64x2 splat) and int lanes exact in f32 (|v| < 2^24). */
+/** acc ← fma(d, lanes, acc) for one scale `d` (splatLane) and int lanes exact in f32 (|v| < 2^24). */
 // @ts-ignore: decorator
 @inline
 export function fmaSI(acc: v128, d: v128, lanes: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(f32x4.convert_i32x4_s(lanes), d, acc);
   return fmaW(acc, d, lo64i(lanes), d, hi64i(lanes));
 }
 
@@ -37,6 +44,7 @@ export function fmaSI(acc: v128, d: v128, lanes: v128): v128 {
 @inline
 export function fmaSF(acc: v128, d: v128, lanes: v128): v128 {
   const f = f32x4.convert_i32x4_s(lanes);
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(f, d, acc);
   return fmaW(acc, d, lo64f(f), d, hi64f(f));
 }
 
@@ -45,6 +53,7 @@ export function fmaSF(acc: v128, d: v128, lanes: v128): v128 {
 @inline
 export function fmaVF(acc: v128, d: v128, v: v128): v128 {
   const f = f32x4.convert_i32x4_s(v);
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(f, d, acc);
   return fmaW(acc, lo64f(d), lo64f(f), hi64f(d), hi64f(f));
 }
 
@@ -52,14 +61,24 @@ export function fmaVF(acc: v128, d: v128, v: v128): v128 {
 // @ts-ignore: decorator
 @inline
 export function fmaVV(acc: v128, a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return fmaW(acc, lo64f(a), lo64f(b), hi64f(a), hi64f(b));
 }
 
-/** f64x2 splat of lane r of an f32x4. */
+/** Lane r of an f32x4 as the scale operand of fmaSI/fmaSF: an f32x4 splat (relaxed) or f64x2 splat (plain). */
 // @ts-ignore: decorator
 @inline
 export function splatLane(v: v128, r: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return r == 0 ? v128.shuffle<f32>(v, v, 0, 0, 0, 0) : r == 1 ? v128.shuffle<f32>(v, v, 1, 1, 1, 1)
+      : r == 2 ? v128.shuffle<f32>(v, v, 2, 2, 2, 2) : v128.shuffle<f32>(v, v, 3, 3, 3, 3);
+  }
   return f64x2.splat(<f64>(r == 0 ? f32x4.extract_lane(v, 0) : r == 1 ? f32x4.extract_lane(v, 1) : r == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3)));
+}
+
+/** Lane 0 of relaxed_madd(a, b, c) (relaxed build) or of the emulated FMA: tells whether madd fuses here. */
+export function maddProbe(a: f32, b: f32, c: f32): f32 {
+  return f32x4.extract_lane(fmaVV(f32x4.splat(c), f32x4.splat(a), f32x4.splat(b)), 0);
 }
 
 /** i32 lanes 0..3 = sums of 4 consecutive products from two i32x4 of pair sums (dot_i16x8_s results). */

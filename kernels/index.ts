@@ -9,6 +9,7 @@ import { mmF32, mmF16, mmBF16 } from "./matmul-float";
 import { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes } from "./quantize";
 import { siluMul, add, addBias, rmsNorm, rope, setRows } from "./ops";
 import { attention } from "./attention";
+export { maddProbe } from "./exact";
 
 export { repackQ8_0, repackQ4_0, repackQ4_K, repackQ5_K, repackQ6_K, rowQ8_0, rowQ4_0, rowQ4_K, rowQ5_K, rowQ6_K, rowFloat,
   repackQ4_1, repackQ5_0, repackQ5_1, repackIQ4_NL, repackIQ4_XS, rowQ4_1, rowQ5_0, rowQ5_1, rowIQ4_NL, rowIQ4_XS,

@@ -8,10 +8,11 @@ import type { GgmlType } from "../../format/ggml.ts";
 import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
 import { ropeAngles } from "../ref/rope.ts";
 import { dotKernel } from "../ref/vecdot.ts";
-import { ACT, CTRL_BASE, MODE, OP } from "./abi.ts";
+import { ACT, CTRL_BASE, MAX_PAGES, MODE, OP } from "./abi.ts";
 import { actStride, layoutOf } from "./layout.ts";
 import type { Layout } from "./layout.ts";
 import { Pool } from "./pool.ts";
+import { instantiateKernels } from "./worker.ts";
 import type { WasmHost } from "./pool.ts";
 import { Shards } from "./shards.ts";
 import type { Shard, ShardOptions } from "./shards.ts";
@@ -72,6 +73,15 @@ class WasmWeight implements Weight {
   }
 }
 
+/** Whether the kernels' f32x4.relaxed_madd is a fused multiply-add on this machine. */
+function maddFuses(module: WebAssembly.Module): boolean {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  const probe = instantiateKernels(module, memory).exports.maddProbe as (a: number, b: number, c: number) => number;
+  // (1 + 2^-12)² − 1 = 2^-11 + 2^-24 exactly when fused; the rounded product loses the 2^-24.
+  const a = 1 + 2 ** -12;
+  return typeof probe === "function" && probe(a, a, -1) === 2 ** -11 + 2 ** -24;
+}
+
 /** A tiny module using i32x4.relaxed_dot_i8x16_i7x16_add_s: validates only where relaxed SIMD exists. */
 function relaxedSimdSupported(): boolean {
   const c = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
@@ -127,9 +137,14 @@ function asF32(b: Buf, need: number, what: string): WasmBuf {
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const host = opts.host ?? (await defaultHost());
-  const relaxed = opts.relaxed ?? relaxedSimdSupported();
+  let relaxed = opts.relaxed ?? relaxedSimdSupported();
   const threads = Math.max(1, Math.floor(opts.threads ?? host.cores()));
-  const module = await WebAssembly.compile((await host.kernelBytes(relaxed)) as Uint8Array<ArrayBuffer>);
+  let module = await WebAssembly.compile((await host.kernelBytes(relaxed)) as Uint8Array<ArrayBuffer>);
+  if (relaxed && !maddFuses(module)) {
+    // The relaxed kernels stand on relaxed_madd being llama.cpp's fused multiply-add (exact.ts).
+    relaxed = false;
+    module = await WebAssembly.compile((await host.kernelBytes(false)) as Uint8Array<ArrayBuffer>);
+  }
   const shards = new Shards(module, opts);
   const { memory, heap, exports: exp } = shards.list[0]!;
   const pool = await Pool.create(host, module, shards.memories, CTRL_BASE, threads,
