@@ -1,5 +1,5 @@
 // llama-2-tiny-random.gguf (F16 weights, the full Llama 2 vocabulary) against llama.cpp's stored
-// prompt tokens, greedy tokens and top logits.
+// prompt tokens, greedy tokens and top logits, on the reference backend and on wasm (the default).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,8 +10,8 @@ import { FIXTURES_URL } from "../fixtures-path.ts";
 const FIX = new URL("models/", FIXTURES_URL);
 const expected = JSON.parse(readFileSync(new URL("llama-2-tiny-random.expected.json", FIX), "utf8"));
 
-test("llama-2-tiny-random: llama.cpp's prompt tokens, greedy tokens and top-32 logits", async () => {
-  const model = await loadModel(new URL("llama-2-tiny-random.gguf", FIX).pathname, { contextSize: 512, kvType: "f16" });
+for (const be of [{ backend: "ref" }, { backend: "wasm", threads: 2 }] as const) test(`llama-2-tiny-random: llama.cpp's prompt tokens, greedy tokens and top-32 logits (${be.backend})`, async () => {
+  const model = await loadModel(new URL("llama-2-tiny-random.gguf", FIX).pathname, { ...be, contextSize: 512, kvType: "f16" });
   try {
     assert.deepEqual(model.tokenize(expected.prompt), expected.prompt_tokens);
     const gen = model.generate(expected.prompt, { temperature: 0, maxTokens: expected.greedy_generated_tokens.length });
@@ -26,7 +26,7 @@ test("llama-2-tiny-random: llama.cpp's prompt tokens, greedy tokens and top-32 l
       assert.equal(best, row.argmax, `argmax at position ${row.pos}`);
       for (const [id, value] of row.top32) worst = Math.max(worst, Math.abs(logits[id]! - value));
     }
-    console.log(`# llama-2-tiny-random: largest top-32 logit difference ${worst.toExponential(2)}`);
+    console.log(`# llama-2-tiny-random (${be.backend}): largest top-32 logit difference ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-3, `largest top-32 logit difference ${worst}`);
   } finally {
     await model.dispose();
