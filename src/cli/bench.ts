@@ -104,7 +104,7 @@ async function runTest(model: Model, flags: BenchFlags, kind: "pp" | "tg", n: nu
     model_size: file.tensors.reduce((a, t) => a + t.byteLength, 0),
     model_n_params: file.tensors.reduce((a, t) => a + t.elements, 0),
     backend: flags.backend,
-    n_threads: flags.threads ?? 1,
+    n_threads: (model.backend as { threads?: number }).threads ?? 1,
     n_prompt: kind === "pp" ? n : 0,
     n_gen: kind === "tg" ? n : 0,
     test: `${kind}${n}`,

@@ -23,9 +23,9 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .requiredOption("-m, --model <file>", "GGUF file (or first part of a split GGUF, or a Hugging Face folder)")
     .option("-c, --ctx-size <n>", "context size in tokens (default: the model's, at most 4096)", intArg("--ctx-size", 1))
-    .option("-t, --threads <n>", "threads", intArg("--threads", 1))
+    .option("-t, --threads <n>", "threads (default: the machine's cores)", intArg("--threads", 1))
     .option("-b, --batch-size <n>", "tokens per forward pass", intArg("--batch-size", 1))
-    .addOption(new Option("--backend <name>", "kernel backend").choices(["ref", "wasm"]).default("ref"))
+    .addOption(new Option("--backend <name>", "kernel backend: wasm (SIMD kernels) or ref (plain TS oracle)").choices(["ref", "wasm"]).default("wasm"))
     .addOption(new Option("--kv-type <type>", "KV cache storage").choices(["f16", "f32"]).default("f16"));
 }
 

@@ -19,9 +19,9 @@ import type { ChatMessage } from "../chat/types.ts";
 export interface LoadOptions {
   /** KV cache cells (tokens across all sessions). Defaults to min(model context, 4096). */
   readonly contextSize?: number;
-  /** Threads for the WASM backend (main thread + workers). */
+  /** Threads for the WASM backend (main thread + workers); default: the machine's cores (the runtime adapter's count). */
   readonly threads?: number;
-  /** "ref" (plain TS oracle), "wasm" (SIMD kernels), or a backend instance. */
+  /** "wasm" (SIMD kernels, the default), "ref" (plain TS oracle), or a backend instance. */
   readonly backend?: "ref" | "wasm" | Backend;
   /** KV cache storage; llama.cpp's default is f16. */
   readonly kvType?: "f16" | "f32";
@@ -202,7 +202,7 @@ export class Model {
 }
 
 async function makeBackend(opts: LoadOptions, need: { weights: number; kv: number; scratch: number }): Promise<Backend> {
-  const b = opts.backend ?? "ref";
+  const b = opts.backend ?? "wasm";
   if (typeof b !== "string") return b;
   if (b === "ref") return createRefBackend();
   if (b === "wasm") {
