@@ -8,12 +8,13 @@
 // makes it erratic). Decode is also shown as a fraction of the read-bandwidth ceiling measured
 // here (bench/bandwidth.ts). Then the tokenizer, browser, grammar and serving sections.
 //
-//   npm run bench [-- --json] [--models tinyllama,stories110m] [--quants q4_0,q8_0,q4_k_m]
+//   npm run bench [-- --json] [--out results.json] [--models tinyllama,stories110m] [--quants q4_0,q8_0,q4_k_m]
 //                 [--threads 1,2] [--runs 3] [--engines llamats,llama.cpp,wllama]
 //                 [--wllama-models stories110m,tinyllama-q4_0|all] [--wllama-runs 1]
 //                 [--sections engines,bandwidth,tokenizer,browser,grammar,serve]
 
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatBandwidth, measureBandwidth, type BandwidthResult } from "./bandwidth.ts";
@@ -184,6 +185,7 @@ async function main(): Promise<void> {
     args: argv,
     options: {
       json: { type: "boolean", default: false },
+      out: { type: "string" },
       models: { type: "string", default: Object.keys(SHAPES).join(",") },
       quants: { type: "string", default: Object.keys(QUANTS).join(",") },
       threads: { type: "string", default: "1,2" },
@@ -197,7 +199,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     process.stdout.write(
-      "npm run bench -- [--json] [--models tinyllama,stories110m] [--quants q4_0,q8_0,q4_k_m] [--threads 1,2] [--runs 3]\n" +
+      "npm run bench -- [--json] [--out results.json] [--models tinyllama,stories110m] [--quants q4_0,q8_0,q4_k_m] [--threads 1,2] [--runs 3]\n" +
         "                 [--engines llamats,llama.cpp,wllama] [--wllama-models stories110m,tinyllama-q4_0|all] [--wllama-runs 1]\n" +
         "                 [--sections engines,bandwidth,tokenizer,browser,grammar,serve]\n" +
         "Example: npm run bench -- --models stories110m --quants q4_0 --sections engines,bandwidth --runs 5\n",
@@ -381,11 +383,10 @@ async function main(): Promise<void> {
   const wallSeconds = (performance.now() - t00) / 1000;
   lines.push("", `bench wall time ${(wallSeconds / 60).toFixed(1)} min`);
   // --json: the same numbers as JSON on stdout instead of the table.
-  if (values.json) {
-    process.stdout.write(
-      JSON.stringify({ pp: PP, tg: TG, contextSize: CTX, runs, wllamaRuns, models, bandwidth, baseRssBytes, results: rows, ratios, tokenizer, browser, grammar, serve, wallSeconds }, null, 2) + "\n",
-    );
-  } else process.stdout.write(lines.join("\n") + "\n");
+  const json = JSON.stringify({ pp: PP, tg: TG, contextSize: CTX, runs, wllamaRuns, models, bandwidth, baseRssBytes, results: rows, ratios, tokenizer, browser, grammar, serve, wallSeconds }, null, 2) + "\n";
+  // --out FILE: the JSON also goes to a file, so one run gives both the table and the numbers.
+  if (values.out) writeFileSync(values.out, json);
+  process.stdout.write(values.json ? json : lines.join("\n") + "\n");
   // Leftover worker pools (the in-process sections) must not keep the bench alive.
   process.exit(0);
 }
