@@ -4,7 +4,8 @@
 // _mm512_reduce_add_ps summed in double, then V·p. q and p are rounded to f16 for an f16 cache;
 // both products run tinyBLAS (16 lanes) or ggml_vec_dot_f16/_f32 (64 lanes + tail) as llama.cpp
 // picks. A cell's lane is its cache index, so probabilities live in a dense array over the nKv
-// cells (masked ones 0, which add nothing to any lane).
+// cells (masked ones 0, which add nothing to any lane). The query heads sharing a KV head are
+// done together: each K and V row is widened from f16 once per group.
 
 import { f32RoundF16 } from "./util";
 import { fmaVV, reduce16 } from "./exact";
@@ -14,7 +15,7 @@ import { vExpf } from "./ops";
 /** flags bit 0: K·q on tinyBLAS; bit 1: V·p on tinyBLAS. */
 export const ATTN_KQ_TINY = 1, ATTN_KQV_TINY = 2;
 
-/** acc[0..n) += p · v[0..n) with llama.cpp's rounding: f16 products are exact, f32 ones fused. */
+/** acc[0..n) += p · v[0..n) (v widened f32) with llama.cpp's rounding: f16 products exact, f32 ones fused. */
 // @ts-ignore: decorator
 @inline
 function axpy(f16: i32, acc: usize, p: f32, v: usize, n: i32): void {
@@ -23,20 +24,31 @@ function axpy(f16: i32, acc: usize, p: f32, v: usize, n: i32): void {
   let i = 0;
   for (; i < n4; i += 4) {
     const o = acc + (<usize>i << 2);
-    const vv = loadW(f16, v, i);
+    const vv = v128.load(v + (<usize>i << 2));
     v128.store(o, f16 ? f32x4.add(v128.load(o), f32x4.mul(pv, vv)) : fmaVV(v128.load(o), pv, vv));
   }
   for (; i < n; i++) {
     const o = acc + (<usize>i << 2);
-    const vs = loadS(f16, v, i);
+    const vs = load<f32>(v + (<usize>i << 2));
     store<f32>(o, f16 ? load<f32>(o) + p * vs : <f32>(<f64>p * <f64>vs + <f64>load<f32>(o)));
   }
 }
 
+/** A cache row (f16 or f32) as f32 at dst. */
+// @ts-ignore: decorator
+@inline
+function widen(f16: i32, src: usize, n: i32, dst: usize): void {
+  if (!f16) { memory.copy(dst, src, <usize>n << 2); return; }
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) v128.store(dst + (<usize>i << 2), loadW(1, src, i));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), loadS(1, src, i));
+}
+
 /**
- * Heads of (token, KV head) units [j0, j1). `scratch` is this thread's area: q row (headDim f32) |
- * probabilities (nKv f32) | lane accumulators (64 × headDim f32). out may alias q (a head's q row
- * is copied before its output row is written).
+ * (token, KV head) units [j0, j1). `scratch` is this thread's area: group q rows (group·headDim
+ * f32) | a widened K/V row (headDim) | probabilities (group·nKv) | lane accumulators
+ * (group·64·headDim). out may alias q (the group's q rows are copied first).
  */
 export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, start: usize, count: usize,
   nHeads: i32, nKvHeads: i32, headDim: i32, scale: f64, nKv: i32, flags: i32, j0: i32, j1: i32, out: usize, scratch: usize): void {
@@ -44,28 +56,41 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
   const kvWidth = nKvHeads * headDim;
   const esz: usize = f16 ? 2 : 4;
   const hb = <usize>headDim << 2;
-  const qr = scratch, P = scratch + hb, acc = P + (<usize>nKv << 2);
+  const kind = f16 ? 3 : 0; // dot arithmetic on widened rows (matmul-float.ts)
+  const qr = scratch, row = qr + <usize>group * hb, P0 = row + hb;
+  const pStride = <usize>nKv << 2;
   const vec = nKv - nKv % 16;
   const kqTiny = (flags & ATTN_KQ_TINY) != 0, kqvTiny = (flags & ATTN_KQV_TINY) != 0;
   const nLanes = kqvTiny ? 16 : 64;
   const np = kqvTiny ? nKv : nKv & ~63;
+  const L = hb; // bytes per lane accumulator row
+  const accStride = <usize>nLanes * L;
+  const acc0 = P0 + <usize>group * pStride;
   for (let j = j0; j < j1; j++) {
     const t = j / nKvHeads, kvh = j - t * nKvHeads;
     const st = load<i32>(start + (<usize>t << 2)), cnt = load<i32>(count + (<usize>t << 2));
-    for (let h = kvh * group; h < (kvh + 1) * group; h++) {
-      const qRow = q + <usize>(t * nHeads + h) * hb;
-      for (let i = 0; i < headDim; i++) {
-        const x = load<f32>(qRow + (<usize>i << 2));
-        store<f32>(qr + (<usize>i << 2), f16 ? f32RoundF16(x) : x);
+    const qBase = q + <usize>(t * nHeads + kvh * group) * hb;
+    for (let i = 0; i < group * headDim; i++) {
+      const x = load<f32>(qBase + (<usize>i << 2));
+      store<f32>(qr + (<usize>i << 2), f16 ? f32RoundF16(x) : x);
+    }
+    memory.fill(P0, 0, <usize>group * pStride);
+    // Scores: each K row widened once, dotted with every head of the group.
+    for (let c = 0; c < cnt; c++) {
+      const cell = load<i32>(cells + (<usize>(st + c) << 2));
+      widen(f16, k + <usize>(cell * kvWidth + kvh * headDim) * esz, headDim, row);
+      for (let h = 0; h < group; h++) {
+        const qh = qr + <usize>h * hb;
+        const dot = kqTiny ? tinyDot(kind, row, qh, headDim) : vecDotF(kind, row, qh, headDim);
+        store<f32>(P0 + <usize>h * pStride + (<usize>cell << 2), <f32>(<f64>dot * scale));
       }
-      memory.fill(P, 0, <usize>nKv << 2);
+    }
+    // Softmax per head.
+    for (let h = 0; h < group; h++) {
+      const P = P0 + <usize>h * pStride;
       let mx: f32 = -Infinity;
       for (let c = 0; c < cnt; c++) {
-        const cell = load<i32>(cells + (<usize>(st + c) << 2));
-        const kRow = k + <usize>(cell * kvWidth + kvh * headDim) * esz;
-        const dot = kqTiny ? tinyDot(f16, kRow, qr, headDim) : vecDotF(f16, kRow, qr, headDim);
-        const s = <f32>(<f64>dot * scale);
-        store<f32>(P + (<usize>cell << 2), s);
+        const s = load<f32>(P + (<usize>load<i32>(cells + (<usize>(st + c) << 2)) << 2));
         if (s > mx) mx = s;
       }
       for (let c = 0; c < cnt; c++) {
@@ -85,58 +110,115 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
         const p = load<f32>(pc) * inv;
         store<f32>(pc, f16 ? f32RoundF16(p) : p);
       }
-      // V·p: cell c goes to lane c mod 16 (tinyBLAS) or c mod 64 below np (vec_dot), in cache order.
-      memory.fill(acc, 0, <usize>(nLanes * headDim) << 2);
-      const vBase = v + <usize>(kvh * headDim) * esz;
-      for (let c = 0; c < np; c++) {
-        const p = load<f32>(P + (<usize>c << 2));
-        if (p == 0) continue;
-        axpy(f16, acc + <usize>((c & (nLanes - 1)) * headDim) * 4, p, vBase + <usize>(c * kvWidth) * esz, headDim);
+    }
+    // V·p: cell c goes to lane c mod 16 (tinyBLAS) or c mod 64 below np (vec_dot), in cache order;
+    // each V row widened once for the group. Cells with p = 0 in every head add nothing.
+    memory.fill(acc0, 0, <usize>group * accStride);
+    const vBase = v + <usize>(kvh * headDim) * esz;
+    for (let c = 0; c < np; c++) {
+      let any = false;
+      for (let h = 0; h < group; h++) any = any || load<f32>(P0 + <usize>h * pStride + (<usize>c << 2)) != 0;
+      if (!any) continue;
+      widen(f16, vBase + <usize>(c * kvWidth) * esz, headDim, row);
+      const lane = <usize>(c & (nLanes - 1)) * L;
+      for (let h = 0; h < group; h++) {
+        const p = load<f32>(P0 + <usize>h * pStride + (<usize>c << 2));
+        if (p != 0) axpy(f16, acc0 + <usize>h * accStride + lane, p, row, headDim);
       }
-      const oRow = out + <usize>(t * nHeads + h) * hb;
-      const L = <usize>headDim << 2;
-      if (!kqvTiny) {
-        // ggml_vec_dot's accumulators 0+2 and 1+3, then 0+1: lane k (< 16) gathers k, k+16, k+32, k+48.
-        for (let l = 0; l < 16; l++) {
-          const a = acc + <usize>l * L;
-          for (let i = 0; i < headDim; i++) {
-            const o = <usize>i << 2;
-            const x = load<f32>(a + o) + load<f32>(a + 32 * L + o);
-            const y = load<f32>(a + 16 * L + o) + load<f32>(a + 48 * L + o);
-            store<f32>(a + o, x + y);
-          }
-        }
-      }
-      for (let i = 0; i < headDim; i++) {
+    }
+    for (let h = 0; h < group; h++) {
+      const acc = acc0 + <usize>h * accStride;
+      const P = P0 + <usize>h * pStride;
+      const oRow = out + <usize>(t * nHeads + kvh * group + h) * hb;
+      const d4 = headDim & ~3;
+      // ggml_vec_dot's 64 lanes fold to 16 (accumulators 0+2 and 1+3, then 0+1): lane k gathers
+      // k, k+16, k+32, k+48; then _mm512_reduce_add_ps over the 16, four outputs at a time.
+      let i = 0;
+      for (; i < d4; i += 4) {
         const o = acc + (<usize>i << 2);
-        // reduce16 over the 16 lanes of output i.
-        let r = reduce16(
-          f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(o)), 1, load<f32>(o + L)), 2, load<f32>(o + 2 * L)), 3, load<f32>(o + 3 * L)),
-          f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(o + 4 * L)), 1, load<f32>(o + 5 * L)), 2, load<f32>(o + 6 * L)), 3, load<f32>(o + 7 * L)),
-          f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(o + 8 * L)), 1, load<f32>(o + 9 * L)), 2, load<f32>(o + 10 * L)), 3, load<f32>(o + 11 * L)),
-          f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(o + 12 * L)), 1, load<f32>(o + 13 * L)), 2, load<f32>(o + 14 * L)), 3, load<f32>(o + 15 * L)));
-        if (np < nKv) {
-          // The tail past the 64-lane part: in double (f16) or as the compiled f32 loop does it.
-          const vi = vBase + (<usize>i) * esz;
-          if (f16) {
-            let d = <f64>r;
-            for (let c = np; c < nKv; c++) {
-              const p = load<f32>(P + (<usize>c << 2));
-              if (p != 0) d += <f64>p * <f64>loadS(1, vi + <usize>(c * kvWidth) * 2, 0);
-            }
-            r = <f32>d;
-          } else {
-            const unfused = np + ((nKv - np) & ~7);
-            for (let c = np; c < nKv; c++) {
-              const p = load<f32>(P + (<usize>c << 2));
-              if (p == 0) continue;
-              const x = load<f32>(vi + <usize>(c * kvWidth) * 4);
-              r = c < unfused ? r + p * x : <f32>(<f64>p * <f64>x + <f64>r);
-            }
-          }
+        let l0 = v128.load(o), l1 = v128.load(o + L), l2 = v128.load(o + 2 * L), l3 = v128.load(o + 3 * L);
+        let l4 = v128.load(o + 4 * L), l5 = v128.load(o + 5 * L), l6 = v128.load(o + 6 * L), l7 = v128.load(o + 7 * L);
+        let l8 = v128.load(o + 8 * L), l9 = v128.load(o + 9 * L), l10 = v128.load(o + 10 * L), l11 = v128.load(o + 11 * L);
+        let l12 = v128.load(o + 12 * L), l13 = v128.load(o + 13 * L), l14 = v128.load(o + 14 * L), l15 = v128.load(o + 15 * L);
+        if (!kqvTiny) {
+          l0 = fold(o, L, 0, l0); l1 = fold(o, L, 1, l1); l2 = fold(o, L, 2, l2); l3 = fold(o, L, 3, l3);
+          l4 = fold(o, L, 4, l4); l5 = fold(o, L, 5, l5); l6 = fold(o, L, 6, l6); l7 = fold(o, L, 7, l7);
+          l8 = fold(o, L, 8, l8); l9 = fold(o, L, 9, l9); l10 = fold(o, L, 10, l10); l11 = fold(o, L, 11, l11);
+          l12 = fold(o, L, 12, l12); l13 = fold(o, L, 13, l13); l14 = fold(o, L, 14, l14); l15 = fold(o, L, 15, l15);
         }
+        const t0 = f32x4.add(l0, l8), t1 = f32x4.add(l1, l9), t2 = f32x4.add(l2, l10), t3 = f32x4.add(l3, l11);
+        const t4 = f32x4.add(l4, l12), t5 = f32x4.add(l5, l13), t6 = f32x4.add(l6, l14), t7 = f32x4.add(l7, l15);
+        const u0 = f32x4.add(t0, t4), u1 = f32x4.add(t1, t5), u2 = f32x4.add(t2, t6), u3 = f32x4.add(t3, t7);
+        let r = f32x4.add(f32x4.add(u0, u2), f32x4.add(u1, u3));
+        if (np < nKv) r = tail4(f16, r, P, np, nKv, vBase + (<usize>i) * esz, kvWidth);
+        v128.store(oRow + (<usize>i << 2), r);
+      }
+      for (; i < headDim; i++) {
+        const o = acc + (<usize>i << 2);
+        let r: f32;
+        if (kqvTiny) {
+          r = reduce16(lanes4(o, L, 0), lanes4(o, L, 4), lanes4(o, L, 8), lanes4(o, L, 12));
+        } else {
+          r = reduce16(folded4(o, L, 0), folded4(o, L, 4), folded4(o, L, 8), folded4(o, L, 12));
+        }
+        if (np < nKv) r = tail1(f16, r, P, np, nKv, vBase + (<usize>i) * esz, kvWidth);
         store<f32>(oRow + (<usize>i << 2), r);
       }
     }
   }
+}
+
+/** Lane k (< 16) of the 64: (k + k+32) + (k+16 + k+48), for 4 outputs at o. */
+// @ts-ignore: decorator
+@inline
+function fold(o: usize, L: usize, k: i32, lk: v128): v128 {
+  const kk = <usize>k * L;
+  return f32x4.add(f32x4.add(lk, v128.load(o + kk + 32 * L)), f32x4.add(v128.load(o + kk + 16 * L), v128.load(o + kk + 48 * L)));
+}
+
+/** Lanes k..k+3 of one output (scalar tail of the head). */
+// @ts-ignore: decorator
+@inline
+function lanes4(o: usize, L: usize, k: i32): v128 {
+  const p = o + <usize>k * L;
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(p)), 1, load<f32>(p + L)), 2, load<f32>(p + 2 * L)), 3, load<f32>(p + 3 * L));
+}
+
+// @ts-ignore: decorator
+@inline
+function folded4(o: usize, L: usize, k: i32): v128 {
+  return f32x4.add(f32x4.add(lanes4(o, L, k), lanes4(o, L, k + 32)), f32x4.add(lanes4(o, L, k + 16), lanes4(o, L, k + 48)));
+}
+
+/** The cells past the 64-lane part for one output: in double (f16) or as the compiled f32 loop. */
+// @ts-ignore: decorator
+@inline
+function tail1(f16: i32, r: f32, P: usize, np: i32, nKv: i32, vi: usize, kvWidth: i32): f32 {
+  if (f16) {
+    let d = <f64>r;
+    for (let c = np; c < nKv; c++) {
+      const p = load<f32>(P + (<usize>c << 2));
+      if (p != 0) d += <f64>p * <f64>loadS(1, vi + <usize>(c * kvWidth) * 2, 0);
+    }
+    return <f32>d;
+  }
+  const unfused = np + ((nKv - np) & ~7);
+  for (let c = np; c < nKv; c++) {
+    const p = load<f32>(P + (<usize>c << 2));
+    if (p == 0) continue;
+    const x = load<f32>(vi + <usize>(c * kvWidth) * 4);
+    r = c < unfused ? r + p * x : <f32>(<f64>p * <f64>x + <f64>r);
+  }
+  return r;
+}
+
+// @ts-ignore: decorator
+@inline
+function tail4(f16: i32, r: v128, P: usize, np: i32, nKv: i32, vi: usize, kvWidth: i32): v128 {
+  const esz: usize = f16 ? 2 : 4;
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(
+    tail1(f16, f32x4.extract_lane(r, 0), P, np, nKv, vi, kvWidth)), 1,
+    tail1(f16, f32x4.extract_lane(r, 1), P, np, nKv, vi + esz, kvWidth)), 2,
+    tail1(f16, f32x4.extract_lane(r, 2), P, np, nKv, vi + 2 * esz, kvWidth)), 3,
+    tail1(f16, f32x4.extract_lane(r, 3), P, np, nKv, vi + 3 * esz, kvWidth));
 }

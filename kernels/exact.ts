@@ -76,6 +76,23 @@ export function splatLane(v: v128, r: i32): v128 {
   return f64x2.splat(<f64>(r == 0 ? f32x4.extract_lane(v, 0) : r == 1 ? f32x4.extract_lane(v, 1) : r == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3)));
 }
 
+/** A scalar scale in the form of splatLane. */
+// @ts-ignore: decorator
+@inline
+export function splatS(x: f32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.splat(x);
+  return f64x2.splat(<f64>x);
+}
+
+/** hsum_float_8 of lanes 0..3 in a and 4..7 in b: ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)). */
+// @ts-ignore: decorator
+@inline
+export function hsum8(a: v128, b: v128): f32 {
+  const t = f32x4.add(a, b);
+  const u = f32x4.add(t, v128.shuffle<f32>(t, t, 2, 3, 0, 1));
+  return f32x4.extract_lane(u, 0) + f32x4.extract_lane(u, 1);
+}
+
 /** Lane 0 of relaxed_madd(a, b, c) (relaxed build) or of the emulated FMA: tells whether madd fuses here. */
 export function maddProbe(a: f32, b: f32, c: f32): f32 {
   return f32x4.extract_lane(fmaVV(f32x4.splat(c), f32x4.splat(a), f32x4.splat(b)), 0);

@@ -9,10 +9,13 @@ import { f16ToF32 } from "./util";
 import { fmaVV, reduce16 } from "./exact";
 import { MODE_TINY } from "./matmul";
 
+// Kinds: 0 f32, 1 f16, 2 bf16 weights; 3 = f32 values already widened from f16 (f32 loads, f16
+// arithmetic: exact products), used by the attention on K/V rows widened once per GQA group.
+
 // @ts-ignore: decorator
 @inline
 export function loadW(kind: i32, p: usize, i: i32): v128 {
-  if (kind == 0) return v128.load(p + (<usize>i << 2));
+  if (kind == 0 || kind == 3) return v128.load(p + (<usize>i << 2));
   if (kind == 2) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1))), 16);
   // f16 → f32: magnitude shifted into place and scaled by 2^112 (exact for subnormals), sign or-ed back.
   const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1)));
@@ -23,7 +26,7 @@ export function loadW(kind: i32, p: usize, i: i32): v128 {
 // @ts-ignore: decorator
 @inline
 export function loadS(kind: i32, p: usize, i: i32): f32 {
-  if (kind == 0) return load<f32>(p + (<usize>i << 2));
+  if (kind == 0 || kind == 3) return load<f32>(p + (<usize>i << 2));
   if (kind == 2) return reinterpret<f32>(<u32>load<u16>(p + (<usize>i << 1)) << 16);
   return f16ToF32(load<u16>(p + (<usize>i << 1)));
 }
@@ -82,7 +85,7 @@ export function vecDotF(kind: i32, w: usize, x: usize, n: i32): f32 {
   v0 = f32x4.add(v0, v8); v1 = f32x4.add(v1, v9); v2 = f32x4.add(v2, v10); v3 = f32x4.add(v3, v11);
   v4 = f32x4.add(v4, v12); v5 = f32x4.add(v5, v13); v6 = f32x4.add(v6, v14); v7 = f32x4.add(v7, v15);
   const s = reduce16(f32x4.add(v0, v4), f32x4.add(v1, v5), f32x4.add(v2, v6), f32x4.add(v3, v7));
-  if (kind == 1) {
+  if (kind != 0) {
     // ggml_vec_dot_f16 adds the tail in double.
     let sum = <f64>s;
     for (let i = np; i < n; i++) sum += <f64>loadS(kind, w, i) * <f64>load<f32>(x + (<usize>i << 2));

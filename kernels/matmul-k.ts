@@ -16,7 +16,7 @@
 // Q8_K area per token: q8 i8[n] | q16 i16[n] | d f32[nb] | bsum i16[n/16].
 
 import { reduce4, reduce4f, storeLanes, dotI8U7 } from "./util";
-import { fmaSF, fmaSI, fmaVF, splatLane, quads, tr4 } from "./exact";
+import { fmaSF, fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 import { hiNib, MODE_REPACK, MODE_IQP } from "./matmul";
 
 const ZERO = i32x4.splat(0);
@@ -178,11 +178,16 @@ function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32
           x3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 0); y3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 1);
           if (gemm) {
             accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
-            minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, j)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, j));
             x0 = x1 = x2 = x3 = y0 = y1 = y2 = y3 = ZERO;
           }
         }
-        if (!gemm) {
+        if (gemm) {
+          // The min accumulator is a chain of its own: its four per-chunk fmas can follow the chunks.
+          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 0)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 0));
+          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 1)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 1));
+          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 2)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 2));
+          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 3)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 3));
+        } else {
           accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
           minX = fmaVF(minX, dmX, reduce4(mx0, mx1, mx2, mx3)); minY = fmaVF(minY, dmY, reduce4(my0, my1, my2, my3));
         }
@@ -216,11 +221,15 @@ function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32
           r3 = q4kRow(pj + 384, sj + 48, x0, x1, x2, x3, r3);
           if (gemm) {
             acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
-            accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, j));
             r0 = r1 = r2 = r3 = ZERO;
           }
         }
-        if (!gemm) {
+        if (gemm) {
+          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 0));
+          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 1));
+          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 2));
+          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 3));
+        } else {
           acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
           accMin = fmaVF(accMin, dm, reduce4(m0, m1, m2, m3));
         }
@@ -262,7 +271,73 @@ function q6kBias(sc: usize, b: v128): v128 {
   return i32x4.mul(i32x4.dot_i16x8_s(v128.load(sc), b), i32x4.splat(-32));
 }
 
+// @ts-ignore: decorator
+@inline
+function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32): v128 {
+  // q6kPart for token `which` of a pair; both calls unpack the same quants, shared after CSE.
+  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
+  const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
+  const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
+  const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
+  const q3 = v128.or(hiNib(l0), v128.and(h, m30));
+  const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
+  const x = which == 0 ? xa : ya;
+  let acc = which == 0 ? accx : accy;
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), v128.load16_splat(sc)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), v128.load16_splat(sc, 4)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), v128.load16_splat(sc, 8)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 96), q4), v128.load16_splat(sc, 12)));
+}
+
+/** Q6_K token pairs, one row at a time: a row's lanes for two tokens stay in registers and share the unpack. */
+function pairsQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nPairs: i32, out: usize): void {
+  const nsb = cols / 256;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const valid = min<i32>(4, rows - g * 4);
+    for (let r = 0; r < valid; r++) {
+      const R = g * 4 + r;
+      for (let t = 0; t < 2 * nPairs; t += 2) {
+        const a = act + <usize>t * <usize>actStride, a2 = a + <usize>actStride;
+        const ad = a + <usize>(3 * cols), ad2 = a2 + <usize>(3 * cols);
+        const bs = ad + <usize>(4 * nsb), bs2 = ad2 + <usize>(4 * nsb);
+        let xa = zero, xb = zero, ya = zero, yb = zero;
+        for (let s = 0; s < nsb; s++) {
+          const gs = <usize>g * <usize>nsb + <usize>s;
+          const p = wq + gs * 768 + <usize>(r * 192);
+          const m = ws + gs * 144;
+          const sc = m + 16 + <usize>(r * 32);
+          const bx = bs + <usize>(s * 32), by = bs2 + <usize>(s * 32);
+          let lx = q6kBias(sc, v128.load(bx)), hx = q6kBias(sc + 16, v128.load(bx, 16));
+          let ly = q6kBias(sc, v128.load(by)), hy = q6kBias(sc + 16, v128.load(by, 16));
+          const xs = a + <usize>(s * 256), ys = a2 + <usize>(s * 256);
+          for (let n = 0; n < 2; n++) {
+            const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32);
+            const xo = xs + <usize>(n * 128), yo = ys + <usize>(n * 128);
+            const scn = sc + <usize>(n * 16);
+            lx = q6kPair(ql, qh, scn, xo, yo, lx, ly, 0); ly = q6kPair(ql, qh, scn, xo, yo, lx, ly, 1);
+            hx = q6kPair(ql + 16, qh + 16, scn + 2, xo + 16, yo + 16, hx, hy, 0); hy = q6kPair(ql + 16, qh + 16, scn + 2, xo + 16, yo + 16, hx, hy, 1);
+          }
+          const dw = load<f32>(m + (<usize>r << 2));
+          const dx = splatS(dw * load<f32>(ad + (<usize>s << 2))), dy = splatS(dw * load<f32>(ad2 + (<usize>s << 2)));
+          xa = fmaSF(xa, dx, lx); xb = fmaSF(xb, dx, hx);
+          ya = fmaSF(ya, dy, ly); yb = fmaSF(yb, dy, hy);
+        }
+        store<f32>(out + ((<usize>t * <usize>rows + <usize>R) << 2), hsum8(xa, xb));
+        store<f32>(out + ((<usize>(t + 1) * <usize>rows + <usize>R) << 2), hsum8(ya, yb));
+      }
+    }
+  }
+}
+
 export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
+  if (nTok >= 2) {
+    pairsQ6_K(wq, ws, cols, rows, g0, g1, act, actStride, nTok >> 1, out);
+    if (!(nTok & 1)) return;
+    act += <usize>(nTok - 1) * <usize>actStride;
+    out += <usize>(nTok - 1) * <usize>rows << 2;
+    nTok = 1;
+  }
   const nsb = cols / 256;
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
@@ -457,7 +532,7 @@ function iq4Half(q: usize, half: i32, x16: usize): v128 {
   const b = v128.load(q);
   const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, i8x16.splat(0x0f)) : hiNib(b));
   const xa = x16 + <usize>(half * 32);
-  return quads(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
+  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
 }
 
 export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {

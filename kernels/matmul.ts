@@ -14,7 +14,7 @@
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
 import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7 } from "./util";
-import { fmaSI, fmaVF, splatLane, quads } from "./exact";
+import { fmaSI, fmaVF, splatLane, splatS, hsum8 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
 
@@ -100,7 +100,8 @@ function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16
       w = i8x16.swizzle(iq4Table(), half == 0 ? v128.and(b, i8x16.splat(0x0f)) : hiNib(b));
     }
     const xa = x16 + <usize>(half * 32);
-    return quads(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
+    // slot16 order (util.ts): the two pair-sum vectors add up to the lanes.
+    return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
   }
   const p = dotI8U7(x, nibbles(fam, q, r, half));
   return i32x4.extadd_pairwise_i16x8_s(fam == F_Q4_1 || fam == F_Q5_1 ? p : i16x8.sub(p, bias));
@@ -242,8 +243,44 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
   }
 }
 
+/**
+ * Q8_0 (ggml_vec_dot_q8_0_q8_0 / tinyBLAS_Q0, eight lanes). Token pairs one row at a time, so
+ * the lane accumulators of a row and two tokens stay in registers and share the widened weights.
+ */
 export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
-  vec32(F_Q8_0, false, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+  const nb = cols / 32;
+  const zero = f32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * 128;
+    const gs = ws + <usize>g * <usize>nb * 16;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let r = 0; r < valid; r++) {
+      const R = g * 4 + r;
+      for (let t = 0; t + 2 <= nTok; t += 2) {
+        const a = act + <usize>t * <usize>actStride, a2 = a + <usize>actStride;
+        const ad = a + <usize>(3 * cols), ad2 = a2 + <usize>(3 * cols);
+        let xa = zero, xb = zero, ya = zero, yb = zero;
+        for (let b = 0; b < nb; b++) {
+          const q = gq + <usize>(b * 128 + r * 32);
+          const w0 = v128.load(q), w1 = v128.load(q, 16);
+          const e0 = i16x8.extend_low_i8x16_s(w0), e1 = i16x8.extend_high_i8x16_s(w0);
+          const e2 = i16x8.extend_low_i8x16_s(w1), e3 = i16x8.extend_high_i8x16_s(w1);
+          const x16 = a + <usize>cols + <usize>(b * 64), y16 = a2 + <usize>cols + <usize>(b * 64);
+          const dw = load<f32>(gs + <usize>(b * 16 + r * 4));
+          const dx = splatS(dw * load<f32>(ad + (<usize>b << 2))), dy = splatS(dw * load<f32>(ad2 + (<usize>b << 2)));
+          xa = fmaSI(xa, dx, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x16)), i32x4.dot_i16x8_s(e1, v128.load(x16, 16))));
+          xb = fmaSI(xb, dx, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x16, 32)), i32x4.dot_i16x8_s(e3, v128.load(x16, 48))));
+          ya = fmaSI(ya, dy, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(y16)), i32x4.dot_i16x8_s(e1, v128.load(y16, 16))));
+          yb = fmaSI(yb, dy, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(y16, 32)), i32x4.dot_i16x8_s(e3, v128.load(y16, 48))));
+        }
+        store<f32>(out + ((<usize>t * <usize>rows + <usize>R) << 2), hsum8(xa, xb));
+        store<f32>(out + ((<usize>(t + 1) * <usize>rows + <usize>R) << 2), hsum8(ya, yb));
+      }
+    }
+  }
+  // A last odd token: four rows at a time share the activation loads (faster for one token).
+  if (nTok & 1) vec32(F_Q8_0, false, wq, ws, cols, rows, g0, g1, act + <usize>(nTok - 1) * <usize>actStride, actStride, 1,
+    out + (<usize>(nTok - 1) * <usize>rows << 2));
 }
 export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
   if ((mode & 15) == MODE_REPACK) repack32(F_Q4_0, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);

@@ -51,9 +51,40 @@ export function vExpf(x: f32): f32 {
  * ggml_vec_swiglu_f32 over indices [i0, i1) of a run of n values: ggml_v_silu (x / (1 + v_expf(−x)))
  * on whole vectors of 16, libm expf on the last n mod 16.
  */
+/**
+ * ggml_v_expf on four f32 lanes with f32x4.relaxed_madd as the FMA (the relaxed build; see
+ * exact.ts); lanes whose exponent leaves ±126 (where the f32 scaling would round twice) take the
+ * f64 path.
+ */
+// @ts-ignore: decorator
+@inline
+function vexp4(x: v128): v128 {
+  const k = (c: f64): v128 => f32x4.splat(<f32>c);
+  const z = f32x4.relaxed_madd(x, k(LOG2E), k(EXP_R));
+  const n = f32x4.sub(z, k(EXP_R));
+  const nn = f32x4.neg(n);
+  const b = f32x4.relaxed_madd(nn, k(LN2_LO), f32x4.relaxed_madd(nn, k(LN2_HI), x));
+  const u = f32x4.mul(b, b);
+  const j = f32x4.relaxed_madd(f32x4.relaxed_madd(f32x4.relaxed_madd(k(C5), b, k(C4)), u, f32x4.relaxed_madd(k(C3), b, k(C2))), u,
+    f32x4.relaxed_madd(k(C1), b, k(1)));
+  if (!i32x4.all_true(f32x4.le(f32x4.abs(n), k(126)))) {
+    const lo = vexp2(f64x2.promote_low_f32x4(x)), hi = vexp2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
+    return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  }
+  return f32x4.mul(j, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
+}
+
 export function siluMul(g: usize, u: usize, i0: i32, i1: i32, n: i32, out: usize): void {
   const vec = min<i32>(i1, n - n % 16);
   let i = i0;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    for (; i + 4 <= vec; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(g + o);
+      const s = f32x4.div(x, f32x4.add(f32x4.splat(1), vexp4(f32x4.neg(x))));
+      v128.store(out + o, f32x4.mul(s, v128.load(u + o)));
+    }
+  }
   for (; i + 2 <= vec; i += 2) {
     const o = <usize>i << 2;
     const x = f64x2.promote_low_f32x4(v128.load64_zero(g + o));

@@ -4,9 +4,10 @@
 // Q8_0 area (n values, nb = n/32):  q8 i8[n] | q16 i16[n] | d f32[nb] | isum i32[nb] | s f32[nb]
 //   (s = Q8_1's f16(d·Σq), for Q4_1/Q5_1 weights)
 // Q8_K area (n values, nb = n/256): q8 i8[n] | q16 i16[n] | d f32[nb] | bsum16 i16[n/16]
+//   (q16 in each 16 values' slot16 order, util.ts)
 // F16 / BF16 areas: f32[n] holding values rounded to that type.
 
-import { f32ToF16, f16ToF32, bf16Round } from "./util";
+import { f32ToF16, f16ToF32, bf16Round, slot16 } from "./util";
 
 export function q8AreaBytes(kind: i32, n: i32): i32 {
   let b: i32;
@@ -43,7 +44,7 @@ export function quantQ8_0(x: usize, n: i32, dst: usize): void {
     for (let j = 0; j < 32; j++) {
       const q = <i32>nearest<f32>(load<f32>(xb + (j << 2)) * id);
       store<i8>(dst + <usize>(b * 32 + j), <i8>q);
-      store<i16>(q16 + <usize>((b * 32 + j) << 1), <i16>q);
+      store<i16>(q16 + <usize>((b * 32 + (j & 16) + slot16(j & 15)) << 1), <i16>q);
       sum += q;
     }
     store<f32>(dd + (b << 2), f16ToF32(f32ToF16(d)));
@@ -80,7 +81,7 @@ export function quantQ8_K(x: usize, n: i32, dst: usize): void {
       for (let j = g * 16; j < g * 16 + 16; j++) {
         const q = min<i32>(127, nearestInt(iscale * load<f32>(xb + (j << 2))));
         store<i8>(dst + <usize>(b * 256 + j), <i8>q);
-        store<i16>(q16 + <usize>((b * 256 + j) << 1), <i16>q);
+        store<i16>(q16 + <usize>((b * 256 + (j & ~15) + slot16(j & 15)) << 1), <i16>q);
         sum += q;
       }
       store<i16>(bs + <usize>((b * 16 + g) << 1), <i16>sum);

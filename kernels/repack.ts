@@ -2,7 +2,12 @@
 // per-row dequantization used by getRows. `src` holds `n` consecutive GGUF rows starting at global
 // row `row0` (a multiple of 4 except for the last chunk's tail).
 
-import { f16ToF32 } from "./util";
+import { f16ToF32, slot16 } from "./util";
+
+/** 16 bytes from src to dst in slot16 order (the signed-weight layouts; see util.ts). */
+function copySlots(dst: usize, src: usize): void {
+  for (let m = 0; m < 16; m++) store<u8>(dst + <usize>slot16(m), load<u8>(src + <usize>m));
+}
 
 export function repackQ8_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize): void {
   for (let i = 0; i < n; i++) {
@@ -11,7 +16,8 @@ export function repackQ8_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
       const blk = src + <usize>(i * nb + b) * 34;
       const gb = <usize>g * <usize>nb + <usize>b;
       store<f32>(ds + ((gb * 4 + <usize>r) << 2), f16ToF32(load<u16>(blk)));
-      memory.copy(dq + gb * 128 + <usize>(r * 32), blk + 2, 32);
+      copySlots(dq + gb * 128 + <usize>(r * 32), blk + 2);
+      copySlots(dq + gb * 128 + <usize>(r * 32 + 16), blk + 18);
     }
   }
 }
@@ -115,7 +121,7 @@ export function rowQ8_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void
     const gb = <usize>g * <usize>nb + <usize>b;
     const d = load<f32>(ds + ((gb * 4 + <usize>r) << 2));
     const q = dq + gb * 128 + <usize>(r * 32);
-    for (let j = 0; j < 32; j++) store<f32>(dst + <usize>((b * 32 + j) << 2), d * <f32>load<i8>(q + j));
+    for (let j = 0; j < 32; j++) store<f32>(dst + <usize>((b * 32 + j) << 2), d * <f32>load<i8>(q + <usize>((j & 16) + slot16(j & 15))));
   }
 }
 
@@ -202,7 +208,8 @@ function repack32(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds: usize, 
       const sp = ds + gb * sb, qp = dq + gb * qb;
       store<f32>(sp + (<usize>r << 2), f16ToF32(load<u16>(blk)));
       if (om >= 0) store<f32>(sp + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk + <usize>om)));
-      memory.copy(qp + <usize>(r * 16), blk + <usize>oq, 16);
+      if (bb == 18) copySlots(qp + <usize>(r * 16), blk + <usize>oq); // IQ4_NL: signed table values
+      else memory.copy(qp + <usize>(r * 16), blk + <usize>oq, 16);
       if (oh >= 0) memory.copy(qp + 64 + <usize>(r * 4), blk + <usize>oh, 4);
     }
   }
@@ -227,7 +234,7 @@ function row32(dq: usize, ds: usize, nb: i32, R: i32, dst: usize, fam: i32): voi
     const m: f32 = sb == 32 ? load<f32>(sp + 16 + (<usize>r << 2)) : 0;
     const h: u32 = qb == 80 ? load<u32>(qp + 64 + <usize>(r * 4)) : 0;
     for (let j = 0; j < 16; j++) {
-      const v = <i32>load<u8>(qp + <usize>(r * 16 + j));
+      const v = <i32>load<u8>(qp + <usize>(r * 16 + (fam == 4 ? slot16(j) : j)));
       let q0 = v & 15, q1 = v >> 4;
       const o0 = dst + <usize>((b * 32 + j) << 2), o1 = dst + <usize>((b * 32 + j + 16) << 2);
       if (fam == 4) {
@@ -274,7 +281,7 @@ export function repackIQ4_XS(src: usize, n: i32, row0: i32, nsb: i32, dq: usize,
         const ls = ((<i32>load<u8>(blk + 4 + <usize>(ib >> 1)) >> (4 * (ib & 1))) & 0xf) | (((sh >> (2 * ib)) & 3) << 4);
         store<i8>(m + 16 + <usize>(r * 8 + ib), <i8>(ls - 32));
       }
-      memory.copy(dq + gs * 512 + <usize>(r * 128), blk + 8, 128);
+      for (let ib = 0; ib < 8; ib++) copySlots(dq + gs * 512 + <usize>(r * 128 + ib * 16), blk + 8 + <usize>(ib * 16));
     }
   }
 }
@@ -289,7 +296,7 @@ export function rowIQ4_XS(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): v
     for (let ib = 0; ib < 8; ib++) {
       const dl = d * <f32>load<i8>(m + 16 + <usize>(r * 8 + ib));
       for (let j = 0; j < 16; j++) {
-        const v = <i32>load<u8>(q + <usize>(ib * 16 + j));
+        const v = <i32>load<u8>(q + <usize>(ib * 16 + slot16(j)));
         store<f32>(dst + <usize>((s * 256 + ib * 32 + j) << 2), dl * <f32>iq4v(v & 15));
         store<f32>(dst + <usize>((s * 256 + ib * 32 + j + 16) << 2), dl * <f32>iq4v(v >> 4));
       }

@@ -111,3 +111,15 @@ export function dotI8U7(a: v128, b: v128): v128 {
 export function dot2I8U7(a0: v128, b0: v128, a1: v128, b1: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dotI8U7(a0, b0), dotI8U7(a1, b1)));
 }
+
+/**
+ * Where element m (0..15) of a 16-value half-block sits in the i16 activations and the signed
+ * weight bytes of Q8_0, IQ4_NL and IQ4_XS: [0,1,4,5,8,9,12,13 | 2,3,6,7,10,11,14,15], so that
+ * dot_i16x8 of the low and of the high 8 give pairs whose lane-wise sum is llama.cpp's int lane
+ * (4 consecutive elements) with one add.
+ */
+// @ts-ignore: decorator
+@inline
+export function slot16(m: i32): i32 {
+  return ((m & 2) << 2) | ((m >> 1) & 6) | (m & 1);
+}
