@@ -278,9 +278,37 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       }
     }
   }
-  // A last odd token: four rows at a time share the activation loads (faster for one token).
-  if (nTok & 1) vec32(F_Q8_0, false, wq, ws, cols, rows, g0, g1, act + <usize>(nTok - 1) * <usize>actStride, actStride, 1,
-    out + (<usize>(nTok - 1) * <usize>rows << 2));
+  // A last odd token: two rows at a time share the activation loads, their lanes in registers.
+  if (!(nTok & 1)) return;
+  const a = act + <usize>(nTok - 1) * <usize>actStride;
+  const o = out + (<usize>(nTok - 1) * <usize>rows << 2);
+  const ad = a + <usize>(3 * cols);
+  for (let g = g0; g < g1; g++) {
+    const gq = wq + <usize>g * <usize>nb * 128;
+    const gs = ws + <usize>g * <usize>nb * 16;
+    const valid = min<i32>(4, rows - g * 4);
+    for (let r = 0; r < valid; r += 2) {
+      let xa = zero, xb = zero, ya = zero, yb = zero;
+      for (let b = 0; b < nb; b++) {
+        const q = gq + <usize>(b * 128 + r * 32);
+        const x16 = a + <usize>cols + <usize>(b * 64);
+        const x0 = v128.load(x16), x1 = v128.load(x16, 16), x2 = v128.load(x16, 32), x3 = v128.load(x16, 48);
+        const dx = load<f32>(ad + (<usize>b << 2));
+        const d0 = splatS(load<f32>(gs + <usize>(b * 16 + r * 4)) * dx), d1 = splatS(load<f32>(gs + <usize>(b * 16 + r * 4 + 4)) * dx);
+        let w = v128.load(q);
+        xa = fmaSI(xa, d0, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)));
+        w = v128.load(q, 16);
+        xb = fmaSI(xb, d0, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x3)));
+        w = v128.load(q, 32);
+        ya = fmaSI(ya, d1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)));
+        w = v128.load(q, 48);
+        yb = fmaSI(yb, d1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x3)));
+      }
+      const R = g * 4 + r;
+      store<f32>(o + (<usize>R << 2), hsum8(xa, xb));
+      if (r + 1 < valid) store<f32>(o + (<usize>(R + 1) << 2), hsum8(ya, yb));
+    }
+  }
 }
 export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
   if ((mode & 15) == MODE_REPACK) repack32(F_Q4_0, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
