@@ -10,7 +10,7 @@
 //
 //   npm run bench [-- --json] [--out results.json] [--models tinyllama,stories110m] [--quants q4_0,q8_0,q4_k_m]
 //                 [--threads 1,2] [--runs 3] [--engines llamats,llama.cpp,wllama]
-//                 [--wllama-models stories110m,tinyllama-q4_0|all] [--wllama-runs 1]
+//                 [--wllama-models stories110m|tinyllama-q4_0|all] [--wllama-runs 1]
 //                 [--sections engines,bandwidth,tokenizer,browser,grammar,serve]
 
 import { spawn } from "node:child_process";
@@ -157,7 +157,8 @@ function runChild<T>(what: string, arg: string, threads: number, timeoutMs: numb
       const line = out.trim().split("\n").pop() ?? "";
       if (code === 0 && (line.startsWith("{") || line.startsWith("["))) resolve(JSON.parse(line) as T);
       else {
-        const why = err.split("\n").find((l) => /Error/.test(l)) ?? err.trim().split("\n").pop() ?? "";
+        const lines = err.split("\n");
+        const why = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.find((l) => /Error/.test(l)) ?? lines.filter(Boolean).pop() ?? "";
         reject(new Error(`${what} ${signal ? `killed (${signal}, over ${timeoutMs / 1000} s)` : `exited ${code}`}: ${why.trim().slice(0, 300)}`));
       }
     });
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
       threads: { type: "string", default: "1,2" },
       runs: { type: "string", default: "3" },
       engines: { type: "string", default: ENGINES.join(",") },
-      "wllama-models": { type: "string", default: "stories110m,tinyllama-q4_0" },
+      "wllama-models": { type: "string", default: "stories110m" },
       "wllama-runs": { type: "string", default: "1" },
       sections: { type: "string", default: SECTIONS.join(",") },
       help: { type: "boolean", short: "h", default: false },
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
   if (values.help) {
     process.stdout.write(
       "npm run bench -- [--json] [--out results.json] [--models tinyllama,stories110m] [--quants q4_0,q8_0,q4_k_m] [--threads 1,2] [--runs 3]\n" +
-        "                 [--engines llamats,llama.cpp,wllama] [--wllama-models stories110m,tinyllama-q4_0|all] [--wllama-runs 1]\n" +
+        "                 [--engines llamats,llama.cpp,wllama] [--wllama-models stories110m|tinyllama-q4_0|all] [--wllama-runs 1]\n" +
         "                 [--sections engines,bandwidth,tokenizer,browser,grammar,serve]\n" +
         "Example: npm run bench -- --models stories110m --quants q4_0 --sections engines,bandwidth --runs 5\n",
     );
@@ -212,8 +213,9 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const engines = list(values.engines, ENGINES, "--engines") as Engine[];
   const sections = new Set(list(values.sections, SECTIONS, "--sections"));
-  // wllama is 20–50× slower than the others: by default one run, on the small shape and on
-  // TinyLlama Q4_0 only, to keep the whole bench within ~15 minutes on 2 cores.
+  // wllama is 5–20× slower than the others (TinyLlama: ~2.5 min a run): by default one run, on
+  // the stories110M shape only, to keep the whole bench within ~15 minutes on 2 cores
+  // (--wllama-models tinyllama-q4_0 or all for the big shape).
   const wllamaRuns = Number(values["wllama-runs"]);
   const wllamaSel = values["wllama-models"]!.split(",");
   const wllamaOn = (shape: string, quant: string): boolean =>
