@@ -30,7 +30,7 @@ function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc
   const m4 = i8x16.splat(0x0f);
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
-  const pb = i16x8.add(dotI8U7(x2, hiNib(w0)), dotI8U7(x3, hiNib(w1)));
+  const pb = i16x8.add(dotI8U7(x2, hiNib(w0, m4)), dotI8U7(x3, hiNib(w1, m4)));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, v128.load16_splat(sc)));
   return i32x4.add(acc, i32x4.dot_i16x8_s(pb, v128.load16_splat(sc, 2)));
 }
@@ -41,7 +41,7 @@ function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v1
   // One row, one 64-value chunk, token `which` of a pair; the two calls share the unpack after CSE.
   const m4 = i8x16.splat(0x0f);
   const w0 = v128.load(p), w1 = v128.load(p, 16);
-  const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0), h1 = hiNib(w1);
+  const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0, m4), h1 = hiNib(w1, m4);
   const s0 = v128.load16_splat(sc), s1 = v128.load16_splat(sc, 2);
   const a = which == 0 ? xa : ya;
   const acc = which == 0 ? accx : accy;
@@ -55,7 +55,8 @@ function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v1
 @inline
 function k45Half(five: bool, p: usize, qh: usize, j: i32, sc: usize, xa: v128, xb: v128, acc: v128): v128 {
   const w = v128.load(p);
-  let lo = v128.and(w, i8x16.splat(0x0f)), hi = hiNib(w);
+  const m4 = i8x16.splat(0x0f);
+  let lo = v128.and(w, m4), hi = hiNib(w, m4);
   if (five) {
     const h = v128.load(qh), b4 = i8x16.splat(0x10);
     lo = v128.or(lo, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j), 4), b4));
@@ -256,8 +257,8 @@ function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
   const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
   const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
   const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
-  const q3 = v128.or(hiNib(l0), v128.and(h, m30));
-  const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
+  const q3 = v128.or(hiNib(l0, m4), v128.and(h, m30));
+  const q4 = v128.or(hiNib(l1, m4), v128.and(i16x8.shr_u(h, 2), m30));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), v128.load16_splat(sc)));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 32), q2), v128.load16_splat(sc, 4)));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x, 64), q3), v128.load16_splat(sc, 8)));
@@ -279,8 +280,8 @@ function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v1
   const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
   const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
   const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
-  const q3 = v128.or(hiNib(l0), v128.and(h, m30));
-  const q4 = v128.or(hiNib(l1), v128.and(i16x8.shr_u(h, 2), m30));
+  const q3 = v128.or(hiNib(l0, m4), v128.and(h, m30));
+  const q4 = v128.or(hiNib(l1, m4), v128.and(i16x8.shr_u(h, 2), m30));
   const x = which == 0 ? xa : ya;
   let acc = which == 0 ? accx : accy;
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(v128.load(x), q1), v128.load16_splat(sc)));
@@ -530,7 +531,8 @@ export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 function iq4Half(q: usize, half: i32, x16: usize): v128 {
   const tab = i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
   const b = v128.load(q);
-  const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, i8x16.splat(0x0f)) : hiNib(b));
+  const m4 = i8x16.splat(0x0f);
+  const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, m4) : hiNib(b, m4));
   const xa = x16 + <usize>(half * 32);
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
 }

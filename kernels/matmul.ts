@@ -13,7 +13,7 @@
 // multiply-adds are emulated in f64 (exact.ts). `mode` = kind | (tokens that run gemm) << 4: the
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7 } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16 } from "./util";
 import { fmaSI, fmaVF, splatLane, splatS, hsum8 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
@@ -22,8 +22,8 @@ export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
  * instructions), so shift 16-bit lanes and mask off what crossed from the neighbouring byte. */
 // @ts-ignore: decorator
 @inline
-export function hiNib(w: v128): v128 {
-  return v128.and(i16x8.shr_u(w, 4), i8x16.splat(0x0f));
+export function hiNib(w: v128, m4: v128): v128 {
+  return v128.and(i16x8.shr_u(w, 4), m4);
 }
 
 // @ts-ignore: decorator
@@ -76,9 +76,9 @@ function highBits(h: u32, hi: bool): v128 {
 /** Unsigned weight values (0..31) of elements 16·half .. 16·half+15 of row r's block at q. */
 // @ts-ignore: decorator
 @inline
-function nibbles(fam: i32, q: usize, r: i32, half: i32): v128 {
+function nibbles(fam: i32, q: usize, r: i32, half: i32, m4: v128): v128 {
   const w = v128.load(q + <usize>(r * 16));
-  let v = half == 0 ? v128.and(w, i8x16.splat(0x0f)) : hiNib(w);
+  let v = half == 0 ? v128.and(w, m4) : hiNib(w, m4);
   if (fam == F_Q5_0 || fam == F_Q5_1) v = v128.or(v, highBits(load<u32>(q + 64 + <usize>(r * 4)), half == 1));
   return v;
 }
@@ -91,28 +91,28 @@ function nibbles(fam: i32, q: usize, r: i32, half: i32): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16: usize): v128 {
+function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16: usize, m4: v128): v128 {
   if (fam == F_Q8_0 || fam == F_IQ4_NL) {
     let w: v128;
     if (fam == F_Q8_0) w = v128.load(q + <usize>(r * 32 + half * 16));
     else {
       const b = v128.load(q + <usize>(r * 16));
-      w = i8x16.swizzle(iq4Table(), half == 0 ? v128.and(b, i8x16.splat(0x0f)) : hiNib(b));
+      w = i8x16.swizzle(iq4Table(), half == 0 ? v128.and(b, m4) : hiNib(b, m4));
     }
     const xa = x16 + <usize>(half * 32);
     // slot16 order (util.ts): the two pair-sum vectors add up to the lanes.
     return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
   }
-  const p = dotI8U7(x, nibbles(fam, q, r, half));
+  const p = dotI8U7(x, nibbles(fam, q, r, half, m4));
   return i32x4.extadd_pairwise_i16x8_s(fam == F_Q4_1 || fam == F_Q5_1 ? p : i16x8.sub(p, bias));
 }
 
 /** Signed block sum of row r (all 32 elements) for the repacked kernels. */
 // @ts-ignore: decorator
 @inline
-function rowSum(fam: i32, q: usize, r: i32, xl: v128, xh: v128, x16: usize): v128 {
-  if (wide(fam)) return i32x4.add(lanes32(fam, q, r, 0, xl, xl, x16), lanes32(fam, q, r, 1, xh, xh, x16));
-  return dot2I8U7(xl, nibbles(fam, q, r, 0), xh, nibbles(fam, q, r, 1));
+function rowSum(fam: i32, q: usize, r: i32, xl: v128, xh: v128, x16: usize, m4: v128, ones: v128): v128 {
+  if (wide(fam)) return i32x4.add(lanes32(fam, q, r, 0, xl, xl, x16, m4), lanes32(fam, q, r, 1, xh, xh, x16, m4));
+  return dot2I8U7k(xl, nibbles(fam, q, r, 0, m4), xh, nibbles(fam, q, r, 1, m4), ones);
 }
 
 /**
@@ -127,6 +127,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
   const qb = qBytes(fam), sb = sBytes(fam);
   const off = fam == F_Q4_0 ? 3 : 4; // bias shift: weight offset 8 or 16
   const zero = f32x4.splat(0);
+  const m4 = keepI8(0x0f, rows >>> 31), ones = keepI16(1, rows >>> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * qb;
     const gs = ws + <usize>g * <usize>nb * sb;
@@ -150,15 +151,15 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
           const d = f32x4.mul(v128.load(sp), f32x4.splat(load<f32>(ad + (<usize>bb << 2))));
           const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
           if (k == 0) {
-            A0 = fmaSI(A0, d0, lanes32(fam, q, 0, 0, xl, bl, x16)); B0 = fmaSI(B0, d0, lanes32(fam, q, 0, 1, xh, bh, x16));
-            A1 = fmaSI(A1, d1, lanes32(fam, q, 1, 0, xl, bl, x16)); B1 = fmaSI(B1, d1, lanes32(fam, q, 1, 1, xh, bh, x16));
-            A2 = fmaSI(A2, d2, lanes32(fam, q, 2, 0, xl, bl, x16)); B2 = fmaSI(B2, d2, lanes32(fam, q, 2, 1, xh, bh, x16));
-            A3 = fmaSI(A3, d3, lanes32(fam, q, 3, 0, xl, bl, x16)); B3 = fmaSI(B3, d3, lanes32(fam, q, 3, 1, xh, bh, x16));
+            A0 = fmaSI(A0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4)); B0 = fmaSI(B0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4));
+            A1 = fmaSI(A1, d1, lanes32(fam, q, 1, 0, xl, bl, x16, m4)); B1 = fmaSI(B1, d1, lanes32(fam, q, 1, 1, xh, bh, x16, m4));
+            A2 = fmaSI(A2, d2, lanes32(fam, q, 2, 0, xl, bl, x16, m4)); B2 = fmaSI(B2, d2, lanes32(fam, q, 2, 1, xh, bh, x16, m4));
+            A3 = fmaSI(A3, d3, lanes32(fam, q, 3, 0, xl, bl, x16, m4)); B3 = fmaSI(B3, d3, lanes32(fam, q, 3, 1, xh, bh, x16, m4));
           } else {
-            C0 = fmaSI(C0, d0, lanes32(fam, q, 0, 0, xl, bl, x16)); D0 = fmaSI(D0, d0, lanes32(fam, q, 0, 1, xh, bh, x16));
-            C1 = fmaSI(C1, d1, lanes32(fam, q, 1, 0, xl, bl, x16)); D1 = fmaSI(D1, d1, lanes32(fam, q, 1, 1, xh, bh, x16));
-            C2 = fmaSI(C2, d2, lanes32(fam, q, 2, 0, xl, bl, x16)); D2 = fmaSI(D2, d2, lanes32(fam, q, 2, 1, xh, bh, x16));
-            C3 = fmaSI(C3, d3, lanes32(fam, q, 3, 0, xl, bl, x16)); D3 = fmaSI(D3, d3, lanes32(fam, q, 3, 1, xh, bh, x16));
+            C0 = fmaSI(C0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4)); D0 = fmaSI(D0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4));
+            C1 = fmaSI(C1, d1, lanes32(fam, q, 1, 0, xl, bl, x16, m4)); D1 = fmaSI(D1, d1, lanes32(fam, q, 1, 1, xh, bh, x16, m4));
+            C2 = fmaSI(C2, d2, lanes32(fam, q, 2, 0, xl, bl, x16, m4)); D2 = fmaSI(D2, d2, lanes32(fam, q, 2, 1, xh, bh, x16, m4));
+            C3 = fmaSI(C3, d3, lanes32(fam, q, 3, 0, xl, bl, x16, m4)); D3 = fmaSI(D3, d3, lanes32(fam, q, 3, 1, xh, bh, x16, m4));
           }
           // Q4_1/Q5_1: Σ m_w·s_x apart (both f16 values, so the product is exact in f32).
           if (hasMin(fam)) summs = f32x4.add(summs, f32x4.mul(v128.load(sp, 16), f32x4.splat(load<f32>(a1 + (<usize>bb << 2)))));
@@ -175,7 +176,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
         const x16 = a + <usize>cols + <usize>(b * 64);
         const d = f32x4.mul(v128.load(gs + <usize>b * sb), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
-        const tot = reduce4(rowSum(fam, q, 0, xl, xh, x16), rowSum(fam, q, 1, xl, xh, x16), rowSum(fam, q, 2, xl, xh, x16), rowSum(fam, q, 3, xl, xh, x16));
+        const tot = reduce4(rowSum(fam, q, 0, xl, xh, x16, m4, ones), rowSum(fam, q, 1, xl, xh, x16, m4, ones), rowSum(fam, q, 2, xl, xh, x16, m4, ones), rowSum(fam, q, 3, xl, xh, x16, m4, ones));
         res = fmaVF(res, d, tot);
       }
       storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), res, valid);
@@ -191,7 +192,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
 @inline
 function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
-  const m4 = i8x16.splat(0x0f);
+  const m4 = keepI8(0x0f, rows >>> 31), ones = keepI16(1, rows >>> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * 64;
     const gs = ws + <usize>g * <usize>nb * 16;
@@ -207,14 +208,14 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
           const o = <usize>(b * 32);
           const xl = v128.load(a + o), xh = v128.load(a + o, 16), yl = v128.load(b2 + o), yh = v128.load(b2 + o, 16);
           const p = gq + <usize>(b * 64);
-          let w = v128.load(p), lo = v128.and(w, m4), hi = hiNib(w);
-          const x0 = dot2I8U7(xl, lo, xh, hi), y0 = dot2I8U7(yl, lo, yh, hi);
-          w = v128.load(p, 16); lo = v128.and(w, m4); hi = hiNib(w);
-          const hx01 = half2(x0, dot2I8U7(xl, lo, xh, hi)), hy01 = half2(y0, dot2I8U7(yl, lo, yh, hi));
-          w = v128.load(p, 32); lo = v128.and(w, m4); hi = hiNib(w);
-          const x2 = dot2I8U7(xl, lo, xh, hi), y2 = dot2I8U7(yl, lo, yh, hi);
-          w = v128.load(p, 48); lo = v128.and(w, m4); hi = hiNib(w);
-          const hx23 = half2(x2, dot2I8U7(xl, lo, xh, hi)), hy23 = half2(y2, dot2I8U7(yl, lo, yh, hi));
+          let w = v128.load(p), lo = v128.and(w, m4), hi = hiNib(w, m4);
+          const x0 = dot2I8U7k(xl, lo, xh, hi, ones), y0 = dot2I8U7k(yl, lo, yh, hi, ones);
+          w = v128.load(p, 16); lo = v128.and(w, m4); hi = hiNib(w, m4);
+          const hx01 = half2(x0, dot2I8U7k(xl, lo, xh, hi, ones)), hy01 = half2(y0, dot2I8U7k(yl, lo, yh, hi, ones));
+          w = v128.load(p, 32); lo = v128.and(w, m4); hi = hiNib(w, m4);
+          const x2 = dot2I8U7k(xl, lo, xh, hi, ones), y2 = dot2I8U7k(yl, lo, yh, hi, ones);
+          w = v128.load(p, 48); lo = v128.and(w, m4); hi = hiNib(w, m4);
+          const hx23 = half2(x2, dot2I8U7k(xl, lo, xh, hi, ones)), hy23 = half2(y2, dot2I8U7k(yl, lo, yh, hi, ones));
           const sc = v128.load(gs + <usize>(b * 16));
           const tx = i32x4.sub(join2(hx01, hx23), i32x4.splat(load<i32>(as + (b << 2)) << 3));
           const ty = i32x4.sub(join2(hy01, hy23), i32x4.splat(load<i32>(bsum + (b << 2)) << 3));
@@ -234,7 +235,7 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
         const p = gq + <usize>(b * 64);
         const x16 = a + <usize>cols + <usize>(b * 64);
-        let tot = reduce4(rowSum(fam, p, 0, xl, xh, x16), rowSum(fam, p, 1, xl, xh, x16), rowSum(fam, p, 2, xl, xh, x16), rowSum(fam, p, 3, xl, xh, x16));
+        let tot = reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones), rowSum(fam, p, 1, xl, xh, x16, m4, ones), rowSum(fam, p, 2, xl, xh, x16, m4, ones), rowSum(fam, p, 3, xl, xh, x16, m4, ones));
         if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.splat(load<i32>(as + (b << 2)) << 3));
         acc = fmaVF(acc, f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2)))), tot);
       }

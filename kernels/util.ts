@@ -112,6 +112,26 @@ export function dot2I8U7(a0: v128, b0: v128, a1: v128, b1: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dotI8U7(a0, b0), dotI8U7(a1, b1)));
 }
 
+/** dot2I8U7 with the pair-widening as a dot against `ones` (keepI16(1, z)), a register operand. */
+// @ts-ignore: decorator
+@inline
+export function dot2I8U7k(a0: v128, b0: v128, a1: v128, b1: v128, ones: v128): v128 {
+  return i32x4.dot_i16x8_s(i16x8.add(dotI8U7(a0, b0), dotI8U7(a1, b1)), ones);
+}
+
+/**
+ * Splat constants a kernel keeps in a local. V8 rematerializes a v128.const at every use inside a
+ * loop (a splat costs three instructions: load, move, unpack), and Binaryen folds a constant local
+ * back into its uses; or-ing in a runtime zero (`zero`, e.g. `rows >>> 31`) leaves a value V8
+ * computes once and keeps in a register.
+ */
+// @ts-ignore: decorator
+@inline
+export function keepI8(x: i32, zero: i32): v128 { return i8x16.splat(<i8>(x | zero)); }
+// @ts-ignore: decorator
+@inline
+export function keepI16(x: i32, zero: i32): v128 { return i16x8.splat(<i16>(x | zero)); }
+
 /**
  * Where element m (0..15) of a 16-value half-block sits in the i16 activations and the signed
  * weight bytes of Q8_0, IQ4_NL and IQ4_XS: [0,1,4,5,8,9,12,13 | 2,3,6,7,10,11,14,15], so that
