@@ -15,7 +15,7 @@
 //   IQ4_XS quants [4][128], meta 48: d f32[4] | (ls − 32) i8[4][8]
 // Q8_K area per token: q8 i8[n] | q16 i16[n] | d f32[nb] | bsum i16[n/16].
 
-import { reduce4, reduce4f, storeLanes, dotI8U7 } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, keepI8 } from "./util";
 import { fmaSF, fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 import { hiNib, MODE_REPACK, MODE_IQP } from "./matmul";
 
@@ -26,8 +26,7 @@ const ZERO = i32x4.splat(0);
 /** Row's full 64-value chunk sum (repacked kernels): i16 adds first, then the two scales. */
 // @ts-ignore: decorator
 @inline
-function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
-  const m4 = i8x16.splat(0x0f);
+function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128, m4: v128): v128 {
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
   const pb = i16x8.add(dotI8U7(x2, hiNib(w0, m4)), dotI8U7(x3, hiNib(w1, m4)));
@@ -37,9 +36,8 @@ function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc
 
 // @ts-ignore: decorator
 @inline
-function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32): v128 {
+function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32, m4: v128): v128 {
   // One row, one 64-value chunk, token `which` of a pair; the two calls share the unpack after CSE.
-  const m4 = i8x16.splat(0x0f);
   const w0 = v128.load(p), w1 = v128.load(p, 16);
   const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0, m4), h1 = hiNib(w1, m4);
   const s0 = v128.load16_splat(sc), s1 = v128.load16_splat(sc, 2);
@@ -53,12 +51,11 @@ function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v1
 /** One half of a 64-value chunk's lanes: 16 bytes w (lo nibbles against xa, hi against xb), optional fifth bits h. */
 // @ts-ignore: decorator
 @inline
-function k45Half(five: bool, p: usize, qh: usize, j: i32, sc: usize, xa: v128, xb: v128, acc: v128): v128 {
+function k45Half(five: bool, p: usize, qh: usize, j: i32, sc: usize, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
   const w = v128.load(p);
-  const m4 = i8x16.splat(0x0f);
   let lo = v128.and(w, m4), hi = hiNib(w, m4);
   if (five) {
-    const h = v128.load(qh), b4 = i8x16.splat(0x10);
+    const h = v128.load(qh);
     lo = v128.or(lo, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j), 4), b4));
     hi = v128.or(hi, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j + 1), 4), b4));
   }
@@ -86,6 +83,7 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
   const nsb = cols / 256;
   const qRow: usize = five ? 160 : 128;
   const zero = f32x4.splat(0);
+  const m4 = keepI8(0x0f, rows >>> 31), b4 = keepI8(0x10, rows >>> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * (qRow * 4);
     const gm = ws + <usize>g * <usize>nsb * 128;
@@ -107,10 +105,10 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
           const pj = p + <usize>(j * 32);
           const sj = m + 32 + <usize>(j * 4);
           const qh = p + 128;
-          L0 = k45Half(five, pj, qh, j, sj, x0, x2, L0); H0 = k45Half(five, pj + 16, qh + 16, j, sj, x1, x3, H0);
-          L1 = k45Half(five, pj + qRow, qh + qRow, j, sj + 16, x0, x2, L1); H1 = k45Half(five, pj + qRow + 16, qh + qRow + 16, j, sj + 16, x1, x3, H1);
-          L2 = k45Half(five, pj + 2 * qRow, qh + 2 * qRow, j, sj + 32, x0, x2, L2); H2 = k45Half(five, pj + 2 * qRow + 16, qh + 2 * qRow + 16, j, sj + 32, x1, x3, H2);
-          L3 = k45Half(five, pj + 3 * qRow, qh + 3 * qRow, j, sj + 48, x0, x2, L3); H3 = k45Half(five, pj + 3 * qRow + 16, qh + 3 * qRow + 16, j, sj + 48, x1, x3, H3);
+          L0 = k45Half(five, pj, qh, j, sj, x0, x2, L0, m4, b4); H0 = k45Half(five, pj + 16, qh + 16, j, sj, x1, x3, H0, m4, b4);
+          L1 = k45Half(five, pj + qRow, qh + qRow, j, sj + 16, x0, x2, L1, m4, b4); H1 = k45Half(five, pj + qRow + 16, qh + qRow + 16, j, sj + 16, x1, x3, H1, m4, b4);
+          L2 = k45Half(five, pj + 2 * qRow, qh + 2 * qRow, j, sj + 32, x0, x2, L2, m4, b4); H2 = k45Half(five, pj + 2 * qRow + 16, qh + 2 * qRow + 16, j, sj + 32, x1, x3, H2, m4, b4);
+          L3 = k45Half(five, pj + 3 * qRow, qh + 3 * qRow, j, sj + 48, x0, x2, L3, m4, b4); H3 = k45Half(five, pj + 3 * qRow + 16, qh + 3 * qRow + 16, j, sj + 48, x1, x3, H3, m4, b4);
         }
         const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
         const bs32 = bsum32(bs + <usize>(s * 32));
@@ -145,6 +143,7 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
  */
 function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, nGemm: i32): void {
   const nsb = cols / 256;
+  const m4 = keepI8(0x0f, rows >>> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;
@@ -173,10 +172,10 @@ function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32
           const xa = xs + <usize>(j * 64), ya = ys + <usize>(j * 64);
           const pj = p + <usize>(j * 32);
           const sj = m + 32 + <usize>(j * 4);
-          x0 = q4kPair(pj, sj, xa, ya, x0, y0, 0); y0 = q4kPair(pj, sj, xa, ya, x0, y0, 1);
-          x1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 0); y1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 1);
-          x2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 0); y2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 1);
-          x3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 0); y3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 1);
+          x0 = q4kPair(pj, sj, xa, ya, x0, y0, 0, m4); y0 = q4kPair(pj, sj, xa, ya, x0, y0, 1, m4);
+          x1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 0, m4); y1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 1, m4);
+          x2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 0, m4); y2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 1, m4);
+          x3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 0, m4); y3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 1, m4);
           if (gemm) {
             accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
             x0 = x1 = x2 = x3 = y0 = y1 = y2 = y3 = ZERO;
@@ -216,10 +215,10 @@ function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32
           const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
           const pj = p + <usize>(j * 32);
           const sj = m + 32 + <usize>(j * 4);
-          r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0);
-          r1 = q4kRow(pj + 128, sj + 16, x0, x1, x2, x3, r1);
-          r2 = q4kRow(pj + 256, sj + 32, x0, x1, x2, x3, r2);
-          r3 = q4kRow(pj + 384, sj + 48, x0, x1, x2, x3, r3);
+          r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0, m4);
+          r1 = q4kRow(pj + 128, sj + 16, x0, x1, x2, x3, r1, m4);
+          r2 = q4kRow(pj + 256, sj + 32, x0, x1, x2, x3, r2, m4);
+          r3 = q4kRow(pj + 384, sj + 48, x0, x1, x2, x3, r3, m4);
           if (gemm) {
             acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
             r0 = r1 = r2 = r3 = ZERO;
@@ -252,8 +251,7 @@ export function mmQ5_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 
 // @ts-ignore: decorator
 @inline
-function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128): v128 {
-  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
+function q6kPart(ql: usize, qh: usize, sc: usize, x: usize, acc: v128, m4: v128, m30: v128): v128 {
   const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
   const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
   const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
@@ -274,9 +272,8 @@ function q6kBias(sc: usize, b: v128): v128 {
 
 // @ts-ignore: decorator
 @inline
-function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32): v128 {
+function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32, m4: v128, m30: v128): v128 {
   // q6kPart for token `which` of a pair; both calls unpack the same quants, shared after CSE.
-  const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
   const l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
   const q1 = v128.or(v128.and(l0, m4), v128.and(i16x8.shl(h, 4), m30));
   const q2 = v128.or(v128.and(l1, m4), v128.and(i16x8.shl(h, 2), m30));
@@ -293,6 +290,7 @@ function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v1
 /** Q6_K token pairs, one row at a time: a row's lanes for two tokens stay in registers and share the unpack. */
 function pairsQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nPairs: i32, out: usize): void {
   const nsb = cols / 256;
+  const m4 = keepI8(0x0f, rows >>> 31), m30 = keepI8(0x30, rows >>> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const valid = min<i32>(4, rows - g * 4);
@@ -316,8 +314,8 @@ function pairsQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32,
             const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32);
             const xo = xs + <usize>(n * 128), yo = ys + <usize>(n * 128);
             const scn = sc + <usize>(n * 16);
-            lx = q6kPair(ql, qh, scn, xo, yo, lx, ly, 0); ly = q6kPair(ql, qh, scn, xo, yo, lx, ly, 1);
-            hx = q6kPair(ql + 16, qh + 16, scn + 2, xo + 16, yo + 16, hx, hy, 0); hy = q6kPair(ql + 16, qh + 16, scn + 2, xo + 16, yo + 16, hx, hy, 1);
+            lx = q6kPair(ql, qh, scn, xo, yo, lx, ly, 0, m4, m30); ly = q6kPair(ql, qh, scn, xo, yo, lx, ly, 1, m4, m30);
+            hx = q6kPair(ql + 16, qh + 16, scn + 2, xo + 16, yo + 16, hx, hy, 0, m4, m30); hy = q6kPair(ql + 16, qh + 16, scn + 2, xo + 16, yo + 16, hx, hy, 1, m4, m30);
           }
           const dw = load<f32>(m + (<usize>r << 2));
           const dx = splatS(dw * load<f32>(ad + (<usize>s << 2))), dy = splatS(dw * load<f32>(ad2 + (<usize>s << 2)));
@@ -340,6 +338,7 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
     nTok = 1;
   }
   const nsb = cols / 256;
+  const m4 = keepI8(0x0f, rows >>> 31), m30 = keepI8(0x30, rows >>> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 768;
@@ -362,10 +361,10 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
           const ql = p + <usize>(n * 64), qh = p + 128 + <usize>(n * 32);
           const x = xs + <usize>(n * 128);
           const sc = m + 16 + <usize>(n * 16);
-          L0 = q6kPart(ql, qh, sc, x, L0); H0 = q6kPart(ql + 16, qh + 16, sc + 2, x + 16, H0);
-          L1 = q6kPart(ql + 192, qh + 192, sc + 32, x, L1); H1 = q6kPart(ql + 208, qh + 208, sc + 34, x + 16, H1);
-          L2 = q6kPart(ql + 384, qh + 384, sc + 64, x, L2); H2 = q6kPart(ql + 400, qh + 400, sc + 66, x + 16, H2);
-          L3 = q6kPart(ql + 576, qh + 576, sc + 96, x, L3); H3 = q6kPart(ql + 592, qh + 592, sc + 98, x + 16, H3);
+          L0 = q6kPart(ql, qh, sc, x, L0, m4, m30); H0 = q6kPart(ql + 16, qh + 16, sc + 2, x + 16, H0, m4, m30);
+          L1 = q6kPart(ql + 192, qh + 192, sc + 32, x, L1, m4, m30); H1 = q6kPart(ql + 208, qh + 208, sc + 34, x + 16, H1, m4, m30);
+          L2 = q6kPart(ql + 384, qh + 384, sc + 64, x, L2, m4, m30); H2 = q6kPart(ql + 400, qh + 400, sc + 66, x + 16, H2, m4, m30);
+          L3 = q6kPart(ql + 576, qh + 576, sc + 96, x, L3, m4, m30); H3 = q6kPart(ql + 592, qh + 592, sc + 98, x + 16, H3, m4, m30);
         }
         const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (<usize>s << 2))));
         const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
@@ -385,14 +384,14 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 
 // @ts-ignore: decorator
 @inline
-function q3kHalf(w: v128, h: v128, j: i32, hb: i32, x: v128, xp4: v128, s: usize, acc: v128): v128 {
-  const m3 = i8x16.splat(3), b2 = i8x16.splat(4);
+function q3kHalf(w: v128, h: v128, j: i32, hb: i32, x: v128, xp4: v128, s: usize, acc: v128, m3: v128, b2: v128): v128 {
   const u = v128.or(v128.and(i16x8.shr_u(w, 2 * j), m3), v128.and(hb >= 2 ? i16x8.shr_u(h, hb - 2) : i16x8.shl(h, 2 - hb), b2));
   return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.sub(dotI8U7(x, u), xp4), i16x8.splat(<i16>load<i8>(s))));
 }
 
 export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
   const nsb = cols / 256;
+  const m3 = keepI8(3, rows >>> 31), b2 = keepI8(4, rows >>> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 384;
@@ -419,10 +418,10 @@ export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
               const w0 = v128.load(q + <usize>(n * 32)), w1 = v128.load(q + <usize>(n * 32), 16);
               const h0 = v128.load(q, 64), h1 = v128.load(q, 80);
               const sr = sc + <usize>(r * 16);
-              if (r == 0) { L0 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L0); H0 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H0); }
-              else if (r == 1) { L1 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L1); H1 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H1); }
-              else if (r == 2) { L2 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L2); H2 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H2); }
-              else { L3 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L3); H3 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H3); }
+              if (r == 0) { L0 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L0, m3, b2); H0 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H0, m3, b2); }
+              else if (r == 1) { L1 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L1, m3, b2); H1 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H1, m3, b2); }
+              else if (r == 2) { L2 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L2, m3, b2); H2 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H2, m3, b2); }
+              else { L3 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L3, m3, b2); H3 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H3, m3, b2); }
             }
           }
         }
@@ -443,8 +442,8 @@ export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 
 // @ts-ignore: decorator
 @inline
-function q2kHalf(w: v128, j: i32, x: v128, s: usize, acc: v128): v128 {
-  const q = v128.and(i16x8.shr_u(w, 2 * j), i8x16.splat(3));
+function q2kHalf(w: v128, j: i32, x: v128, s: usize, acc: v128, m3: v128): v128 {
+  const q = v128.and(i16x8.shr_u(w, 2 * j), m3);
   return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(x, q), i16x8.splat(<i16>(load<u8>(s) & 15))));
 }
 
@@ -460,6 +459,7 @@ export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
   const repack = (mode & 15) == MODE_REPACK;
   const nGemm = mode >> 4;
   const zero = f32x4.splat(0);
+  const m3 = keepI8(3, rows >>> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 256;
     const gm = ws + <usize>g * <usize>nsb * 96;
@@ -487,10 +487,10 @@ export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
             const x0 = v128.load(xp), x1 = v128.load(xp, 16);
             const sc = m + 32 + <usize>(n * 8 + j * 2);
             const q = p + <usize>(n * 32);
-            L0 = q2kHalf(v128.load(q), j, x0, sc, L0); H0 = q2kHalf(v128.load(q, 16), j, x1, sc + 1, H0);
-            L1 = q2kHalf(v128.load(q, 64), j, x0, sc + 16, L1); H1 = q2kHalf(v128.load(q, 80), j, x1, sc + 17, H1);
-            L2 = q2kHalf(v128.load(q, 128), j, x0, sc + 32, L2); H2 = q2kHalf(v128.load(q, 144), j, x1, sc + 33, H2);
-            L3 = q2kHalf(v128.load(q, 192), j, x0, sc + 48, L3); H3 = q2kHalf(v128.load(q, 208), j, x1, sc + 49, H3);
+            L0 = q2kHalf(v128.load(q), j, x0, sc, L0, m3); H0 = q2kHalf(v128.load(q, 16), j, x1, sc + 1, H0, m3);
+            L1 = q2kHalf(v128.load(q, 64), j, x0, sc + 16, L1, m3); H1 = q2kHalf(v128.load(q, 80), j, x1, sc + 17, H1, m3);
+            L2 = q2kHalf(v128.load(q, 128), j, x0, sc + 32, L2, m3); H2 = q2kHalf(v128.load(q, 144), j, x1, sc + 33, H2, m3);
+            L3 = q2kHalf(v128.load(q, 192), j, x0, sc + 48, L3, m3); H3 = q2kHalf(v128.load(q, 208), j, x1, sc + 49, H3, m3);
           }
           if (gemm) {
             // ggml_gemm_q2_K: one fma pair per 128 values; A0 holds acc, B0 accMin (row lanes).
@@ -528,10 +528,9 @@ export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 
 // @ts-ignore: decorator
 @inline
-function iq4Half(q: usize, half: i32, x16: usize): v128 {
+function iq4Half(q: usize, half: i32, x16: usize, m4: v128): v128 {
   const tab = i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
   const b = v128.load(q);
-  const m4 = i8x16.splat(0x0f);
   const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, m4) : hiNib(b, m4));
   const xa = x16 + <usize>(half * 32);
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
@@ -540,6 +539,7 @@ function iq4Half(q: usize, half: i32, x16: usize): v128 {
 export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
   const nsb = cols / 256;
   const iqp = mode == MODE_IQP;
+  const m4 = keepI8(0x0f, rows >>> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;
@@ -560,10 +560,10 @@ export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1
           const ls = m + 16 + <usize>ib;
           const s0 = i32x4.splat(<i32>load<i8>(ls)), s1 = i32x4.splat(<i32>load<i8>(ls, 8));
           const s2 = i32x4.splat(<i32>load<i8>(ls, 16)), s3 = i32x4.splat(<i32>load<i8>(ls, 24));
-          L0 = i32x4.add(L0, i32x4.mul(iq4Half(pq, 0, x16), s0)); H0 = i32x4.add(H0, i32x4.mul(iq4Half(pq, 1, x16), s0));
-          L1 = i32x4.add(L1, i32x4.mul(iq4Half(pq + 128, 0, x16), s1)); H1 = i32x4.add(H1, i32x4.mul(iq4Half(pq + 128, 1, x16), s1));
-          L2 = i32x4.add(L2, i32x4.mul(iq4Half(pq + 256, 0, x16), s2)); H2 = i32x4.add(H2, i32x4.mul(iq4Half(pq + 256, 1, x16), s2));
-          L3 = i32x4.add(L3, i32x4.mul(iq4Half(pq + 384, 0, x16), s3)); H3 = i32x4.add(H3, i32x4.mul(iq4Half(pq + 384, 1, x16), s3));
+          L0 = i32x4.add(L0, i32x4.mul(iq4Half(pq, 0, x16, m4), s0)); H0 = i32x4.add(H0, i32x4.mul(iq4Half(pq, 1, x16, m4), s0));
+          L1 = i32x4.add(L1, i32x4.mul(iq4Half(pq + 128, 0, x16, m4), s1)); H1 = i32x4.add(H1, i32x4.mul(iq4Half(pq + 128, 1, x16, m4), s1));
+          L2 = i32x4.add(L2, i32x4.mul(iq4Half(pq + 256, 0, x16, m4), s2)); H2 = i32x4.add(H2, i32x4.mul(iq4Half(pq + 256, 1, x16, m4), s2));
+          L3 = i32x4.add(L3, i32x4.mul(iq4Half(pq + 384, 0, x16, m4), s3)); H3 = i32x4.add(H3, i32x4.mul(iq4Half(pq + 384, 1, x16, m4), s3));
         }
         const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (<usize>s << 2))));
         if (iqp) {
