@@ -56,34 +56,33 @@ export class Counter implements Metric {
   }
 }
 
-export class Gauge implements Metric {
+/** A value that lives elsewhere and is read at scrape time: a gauge, or a counter kept by its owner. */
+class ReadMetric implements Metric {
   readonly name: string;
   readonly help: string;
+  private readonly type: "gauge" | "counter";
   private readonly read: () => number;
-  constructor(name: string, help: string, read: () => number) {
+  constructor(type: "gauge" | "counter", name: string, help: string, read: () => number) {
+    this.type = type;
     this.name = name;
     this.help = help;
     this.read = read;
   }
 
   render(constLabels: Labels): string {
-    return header(this.name, this.help, "gauge") + `${this.name}${labelText(constLabels)} ${num(this.read())}\n`;
+    return header(this.name, this.help, this.type) + `${this.name}${labelText(constLabels)} ${num(this.read())}\n`;
   }
 }
 
-/** A counter whose value lives elsewhere (read at scrape time). */
-export class CounterFn implements Metric {
-  readonly name: string;
-  readonly help: string;
-  private readonly read: () => number;
+export class Gauge extends ReadMetric {
   constructor(name: string, help: string, read: () => number) {
-    this.name = name;
-    this.help = help;
-    this.read = read;
+    super("gauge", name, help, read);
   }
+}
 
-  render(constLabels: Labels): string {
-    return header(this.name, this.help, "counter") + `${this.name}${labelText(constLabels)} ${num(this.read())}\n`;
+export class CounterFn extends ReadMetric {
+  constructor(name: string, help: string, read: () => number) {
+    super("counter", name, help, read);
   }
 }
 
