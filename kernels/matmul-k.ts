@@ -83,7 +83,7 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
   const nsb = cols / 256;
   const qRow: usize = five ? 160 : 128;
   const zero = f32x4.splat(0);
-  const m4 = keepI8(0x0f, rows >>> 31), b4 = keepI8(0x10, rows >>> 31);
+  const m4 = keepI8(0x0f, rows >> 31), b4 = keepI8(0x10, rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * (qRow * 4);
     const gm = ws + <usize>g * <usize>nsb * 128;
@@ -143,7 +143,7 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
  */
 function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, nGemm: i32): void {
   const nsb = cols / 256;
-  const m4 = keepI8(0x0f, rows >>> 31);
+  const m4 = keepI8(0x0f, rows >> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;
@@ -290,7 +290,7 @@ function q6kPair(ql: usize, qh: usize, sc: usize, xa: usize, ya: usize, accx: v1
 /** Q6_K token pairs, one row at a time: a row's lanes for two tokens stay in registers and share the unpack. */
 function pairsQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nPairs: i32, out: usize): void {
   const nsb = cols / 256;
-  const m4 = keepI8(0x0f, rows >>> 31), m30 = keepI8(0x30, rows >>> 31);
+  const m4 = keepI8(0x0f, rows >> 31), m30 = keepI8(0x30, rows >> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const valid = min<i32>(4, rows - g * 4);
@@ -338,7 +338,7 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
     nTok = 1;
   }
   const nsb = cols / 256;
-  const m4 = keepI8(0x0f, rows >>> 31), m30 = keepI8(0x30, rows >>> 31);
+  const m4 = keepI8(0x0f, rows >> 31), m30 = keepI8(0x30, rows >> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 768;
@@ -391,7 +391,7 @@ function q3kHalf(w: v128, h: v128, j: i32, hb: i32, x: v128, xp4: v128, s: usize
 
 export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
   const nsb = cols / 256;
-  const m3 = keepI8(3, rows >>> 31), b2 = keepI8(4, rows >>> 31);
+  const m3 = keepI8(3, rows >> 31), b2 = keepI8(4, rows >> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 384;
@@ -459,7 +459,7 @@ export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
   const repack = (mode & 15) == MODE_REPACK;
   const nGemm = mode >> 4;
   const zero = f32x4.splat(0);
-  const m3 = keepI8(3, rows >>> 31);
+  const m3 = keepI8(3, rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 256;
     const gm = ws + <usize>g * <usize>nsb * 96;
@@ -539,7 +539,7 @@ function iq4Half(q: usize, half: i32, x16: usize, m4: v128): v128 {
 export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
   const nsb = cols / 256;
   const iqp = mode == MODE_IQP;
-  const m4 = keepI8(0x0f, rows >>> 31);
+  const m4 = keepI8(0x0f, rows >> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;

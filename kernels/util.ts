@@ -122,8 +122,9 @@ export function dot2I8U7k(a0: v128, b0: v128, a1: v128, b1: v128, ones: v128): v
 /**
  * Splat constants a kernel keeps in a local. V8 rematerializes a v128.const at every use inside a
  * loop (a splat costs three instructions: load, move, unpack), and Binaryen folds a constant local
- * back into its uses; or-ing in a runtime zero (`zero`, e.g. `rows >>> 31`) leaves a value V8
- * computes once and keeps in a register.
+ * back into its uses; or-ing in a runtime zero (`zero`: `rows >> 31`; not `rows >>> 31`, which
+ * Binaryen knows is 0 or 1 and folds `1 | z` to 1) leaves a value V8 computes once and keeps in
+ * a register.
  */
 // @ts-ignore: decorator
 @inline
@@ -131,6 +132,14 @@ export function keepI8(x: i32, zero: i32): v128 { return i8x16.splat(<i8>(x | ze
 // @ts-ignore: decorator
 @inline
 export function keepI16(x: i32, zero: i32): v128 { return i16x8.splat(<i16>(x | zero)); }
+
+/** i16x8.extadd_pairwise_i8x16_s with `ones8` = keepI8(1, z): V8 lowers both to one pmaddubsw, this one without a constant load. */
+// @ts-ignore: decorator
+@inline
+export function pairs8(x: v128, ones8: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, ones8);
+  return i16x8.extadd_pairwise_i8x16_s(x);
+}
 
 /**
  * Where element m (0..15) of a 16-value half-block sits in the i16 activations and the signed
