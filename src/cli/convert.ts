@@ -1,12 +1,11 @@
 // `llamats convert HF_DIR OUT.gguf`: a Hugging Face Llama folder to GGUF, as llama.cpp's
 // convert_hf_to_gguf.py does it (same names, permuted Q/K, metadata and tokenizer keys).
 
-import { rm, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { Option, type Command } from "commander";
 import { UserError } from "../errors.ts";
 import { convertModel, OUT_TYPES, parseOutType } from "../format/convert.ts";
-import { writeGguf } from "../format/gguf.ts";
-import { FileSink } from "../node/file-sink.ts";
+import { writeGgufFile } from "../node/file-sink.ts";
 import { openHfFolder } from "../node/hf-files.ts";
 import { mib, progressBar } from "./progress.ts";
 
@@ -34,20 +33,12 @@ export function register(program: Command): void {
             bar.update(p.bytes, { name: p.name });
           },
         });
-        const sink = await FileSink.create(output).catch((e: NodeJS.ErrnoException) => {
-          throw new UserError(`${output}: cannot create (${e.code ?? e.message})`);
-        });
         let bytes: number;
         try {
-          ({ bytes } = await writeGguf(sink, input));
-        } catch (e) {
-          await sink.close();
-          await rm(output, { force: true });
-          throw e;
+          ({ bytes } = await writeGgufFile(output, input));
         } finally {
           bar.stop();
         }
-        await sink.close();
         process.stderr.write(`convert: ${output}: ${input.tensors.length} tensors, ${out}, ${mib(bytes)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } finally {
         await file.close();

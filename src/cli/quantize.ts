@@ -1,16 +1,14 @@
 // `llamats quantize IN OUT TYPE`: llama-quantize's job — the same per-tensor mixtures, metadata
 // carried over, the output streamed tensor by tensor.
 
-import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../errors.ts";
 import { ggmlTypeName } from "../format/ggml.ts";
 import type { GgufType } from "../format/gguf.ts";
-import { writeGguf } from "../format/gguf.ts";
 import type { ModelFile } from "../format/model-file.ts";
 import { parseQuantType, QUANT_TYPE_NAMES, quantizeModel, type TensorPlan } from "../format/quantize-model.ts";
-import { FileSink } from "../node/file-sink.ts";
+import { writeGgufFile } from "../node/file-sink.ts";
 import { openModelFile } from "../node/open.ts";
 import { createQuantizePool } from "../node/quantize-pool.ts";
 import { intArg } from "./options.ts";
@@ -56,19 +54,11 @@ export function register(program: Command): void {
           return;
         }
         const t0 = performance.now();
-        const sink = await FileSink.create(output).catch((e: NodeJS.ErrnoException) => {
-          throw new UserError(`${output}: cannot create (${e.code ?? e.message})`);
-        });
         try {
-          await writeGguf(sink, writeInput);
-        } catch (e) {
-          await sink.close();
-          await rm(output, { force: true });
-          throw e;
+          await writeGgufFile(output, writeInput);
         } finally {
           bar.stop();
         }
-        await sink.close();
         const inBytes = file.tensors.reduce((a, t) => a + t.byteLength, 0);
         const outBytes = plan.reduce((a, p) => a + p.bytes, 0);
         const params = file.tensors.reduce((a, t) => a + t.elements, 0);

@@ -2,7 +2,9 @@
 
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import type { ByteSink } from "../format/gguf.ts";
+import { rm } from "node:fs/promises";
+import { UserError } from "../errors.ts";
+import { writeGguf, type ByteSink, type GgufWriteInput } from "../format/gguf.ts";
 
 export class FileSink implements ByteSink {
   readonly path: string;
@@ -34,5 +36,21 @@ export class FileSink implements ByteSink {
 
   async close(): Promise<void> {
     await this.#handle.close();
+  }
+}
+
+/** Write a GGUF file; a failed write leaves no partial file behind. */
+export async function writeGgufFile(path: string, input: GgufWriteInput): Promise<{ bytes: number }> {
+  const sink = await FileSink.create(path).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(`${path}: cannot create (${e.code ?? e.message})`);
+  });
+  try {
+    const written = await writeGguf(sink, input);
+    await sink.close();
+    return written;
+  } catch (e) {
+    await sink.close().catch(() => {});
+    await rm(path, { force: true });
+    throw e;
   }
 }
