@@ -23,7 +23,6 @@ import { createEngine, createServer } from "../src/server/index.ts";
 import { serveFetch } from "../src/node/http-server.ts";
 import { dirAssets } from "../src/node/web-assets.ts";
 import { OpenAIClient } from "../src/web/client.ts";
-import { uniqueTokens } from "./serve.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const PROMPT = "Once upon a time";
@@ -41,7 +40,7 @@ export async function stories110MShape(): Promise<string> {
     quantize: (type, values) => quantize(type, values),
   });
   const sink = await FileSink.create(path + ".part");
-  await writeGguf(sink, { ...input, metadata: uniqueTokens(input.metadata) });
+  await writeGguf(sink, input);
   await sink.close();
   await rename(path + ".part", path);
   return path;

@@ -16,7 +16,6 @@ import { syntheticLlama } from "../src/format/synthetic.ts";
 import { FileSink } from "../src/node/file-sink.ts";
 import { FileSource } from "../src/node/file-source.ts";
 import { createQuantizePool } from "../src/node/quantize-pool.ts";
-import { uniqueTokens } from "./serve.ts";
 
 export const cacheDir = join(fileURLToPath(new URL("..", import.meta.url)), ".cache", "bench");
 
@@ -54,8 +53,7 @@ function syntheticF32(shapeName: string): ModelFile {
   return {
     format: "gguf",
     name: `${shapeName}-shape (synthetic F32)`,
-    // The synthetic vocabulary repeats pieces at 32000 entries; tokenizers rightly refuse duplicates.
-    metadata: uniqueTokens(input.metadata),
+    metadata: input.metadata,
     metadataTypes: input.metadataTypes,
     tensors,
     async readTensor(name) {

@@ -41,23 +41,11 @@ export async function tinyLlamaShape(): Promise<string> {
     type: (_name, shape) => (shape.length === 1 ? GgmlType.F32 : GgmlType.Q4_0),
     quantize: (type, values) => quantize(type, values),
   });
-  await writeGguf(sink, { ...input, metadata: uniqueTokens(input.metadata) });
+  await writeGguf(sink, input);
   await sink.close();
   const { rename } = await import("node:fs/promises");
   await rename(tmp, path);
   return path;
-}
-
-/** The synthetic vocabulary repeats pieces at this size; the tokenizer rightly refuses duplicates. */
-export function uniqueTokens(metadata: ReadonlyMap<string, MetaValue>): Map<string, MetaValue> {
-  const tokens = metadata.get("tokenizer.ggml.tokens") as string[];
-  const seen = new Set<string>();
-  const fixed = tokens.map((t, i) => {
-    const u = seen.has(t) ? `<dup${i}>` : t;
-    seen.add(u);
-    return u;
-  });
-  return new Map(metadata).set("tokenizer.ggml.tokens", fixed);
 }
 
 async function streamOne(url: string, prompt: string, tokens: number): Promise<{ ttft: number; generated: number }> {
