@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { syntheticLlama } from "../src/format/synthetic.ts";
 import { writeGguf } from "../src/format/gguf.ts";
-import type { MetaValue } from "../src/format/model-file.ts";
 import { GgmlType } from "../src/format/ggml.ts";
 import { quantize } from "../src/format/quant.ts";
 import { FileSink } from "../src/node/file-sink.ts";

@@ -8,7 +8,7 @@ import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
 import { dequantizeRow } from "../../format/quant.ts";
 import { f16ToF32, f32ToF16 } from "../../format/f16.ts";
 import { UserError } from "../../errors.ts";
-import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
+import type { AttentionShape, AttentionSpan, Backend, Buf, Weight } from "../types.ts";
 import { dotKernel, dotValues, quantizeActivation, vecDot, vecDotType } from "./vecdot.ts";
 import { siluScalar, vExpf, vSilu } from "./ggml-math.ts";
 import { ropeAngles } from "./rope.ts";
