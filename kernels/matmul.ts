@@ -265,9 +265,9 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
         let xa = zero, xb = zero, ya = zero, yb = zero;
         for (let b = 0; b < nb; b++) {
           const q = gq + <usize>(b * 128 + r * 32);
-          const w0 = v128.load(q), w1 = v128.load(q, 16);
-          const e0 = i16x8.extend_low_i8x16_s(w0), e1 = i16x8.extend_high_i8x16_s(w0);
-          const e2 = i16x8.extend_low_i8x16_s(w1), e3 = i16x8.extend_high_i8x16_s(w1);
+          // load8x8_s is one pmovsxbw from memory; extend_high of a loaded vector takes three instructions.
+          const e0 = v128.load8x8_s(q), e1 = v128.load8x8_s(q, 8);
+          const e2 = v128.load8x8_s(q, 16), e3 = v128.load8x8_s(q, 24);
           const x16 = a + <usize>cols + <usize>(b * 64), y16 = a2 + <usize>cols + <usize>(b * 64);
           const dw = load<f32>(gs + <usize>(b * 16 + r * 4));
           const dx = splatS(dw * load<f32>(ad + (<usize>b << 2))), dy = splatS(dw * load<f32>(ad2 + (<usize>b << 2)));
@@ -298,14 +298,10 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
         const x0 = v128.load(x16), x1 = v128.load(x16, 16), x2 = v128.load(x16, 32), x3 = v128.load(x16, 48);
         const dx = load<f32>(ad + (<usize>b << 2));
         const d0 = splatS(load<f32>(gs + <usize>(b * 16 + r * 4)) * dx), d1 = splatS(load<f32>(gs + <usize>(b * 16 + r * 4 + 4)) * dx);
-        let w = v128.load(q);
-        xa = fmaSI(xa, d0, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)));
-        w = v128.load(q, 16);
-        xb = fmaSI(xb, d0, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x3)));
-        w = v128.load(q, 32);
-        ya = fmaSI(ya, d1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)));
-        w = v128.load(q, 48);
-        yb = fmaSI(yb, d1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x3)));
+        xa = fmaSI(xa, d0, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 8), x1)));
+        xb = fmaSI(xb, d0, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 16), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 24), x3)));
+        ya = fmaSI(ya, d1, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 32), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 40), x1)));
+        yb = fmaSI(yb, d1, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 48), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 56), x3)));
       }
       const R = g * 4 + r;
       store<f32>(o + (<usize>R << 2), hsum8(xa, xb));
