@@ -281,7 +281,8 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
       }
     }
   }
-  // A last odd token: two rows at a time share the activation loads, their lanes in registers.
+  // A last odd token: the group's four rows in one sequential pass over its weights (the
+  // prefetchers see one stream), lanes of all four in registers.
   if (!(nTok & 1)) return;
   const a = act + <usize>(nTok - 1) * <usize>actStride;
   const o = out + (<usize>(nTok - 1) * <usize>rows << 2);
@@ -290,23 +291,30 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
     const gq = wq + <usize>g * <usize>nb * 128;
     const gs = ws + <usize>g * <usize>nb * 16;
     const valid = min<i32>(4, rows - g * 4);
-    for (let r = 0; r < valid; r += 2) {
-      let xa = zero, xb = zero, ya = zero, yb = zero;
-      for (let b = 0; b < nb; b++) {
-        const q = gq + <usize>(b * 128 + r * 32);
-        const x16 = a + <usize>cols + <usize>(b * 64);
-        const x0 = v128.load(x16), x1 = v128.load(x16, 16), x2 = v128.load(x16, 32), x3 = v128.load(x16, 48);
-        const dx = load<f32>(ad + (<usize>b << 2));
-        const d0 = splatS(load<f32>(gs + <usize>(b * 16 + r * 4)) * dx), d1 = splatS(load<f32>(gs + <usize>(b * 16 + r * 4 + 4)) * dx);
-        xa = fmaSI(xa, d0, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 8), x1)));
-        xb = fmaSI(xb, d0, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 16), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 24), x3)));
-        ya = fmaSI(ya, d1, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 32), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 40), x1)));
-        yb = fmaSI(yb, d1, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 48), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 56), x3)));
-      }
-      const R = g * 4 + r;
-      store<f32>(o + (<usize>R << 2), hsum8(xa, xb));
-      if (r + 1 < valid) store<f32>(o + (<usize>(R + 1) << 2), hsum8(ya, yb));
+    let a0 = zero, b0 = zero, a1 = zero, b1 = zero, a2 = zero, b2 = zero, a3 = zero, b3 = zero;
+    for (let b = 0; b < nb; b++) {
+      const q = gq + <usize>(b * 128);
+      const x16 = a + <usize>cols + <usize>(b * 64);
+      const x0 = v128.load(x16), x1 = v128.load(x16, 16), x2 = v128.load(x16, 32), x3 = v128.load(x16, 48);
+      const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
+      let dr = splatLane(d, 0);
+      a0 = fmaSI(a0, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 8), x1)));
+      b0 = fmaSI(b0, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 16), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 24), x3)));
+      dr = splatLane(d, 1);
+      a1 = fmaSI(a1, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 32), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 40), x1)));
+      b1 = fmaSI(b1, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 48), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 56), x3)));
+      dr = splatLane(d, 2);
+      a2 = fmaSI(a2, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 64), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 72), x1)));
+      b2 = fmaSI(b2, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 80), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 88), x3)));
+      dr = splatLane(d, 3);
+      a3 = fmaSI(a3, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 96), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 104), x1)));
+      b3 = fmaSI(b3, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 112), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 120), x3)));
     }
+    const R = g * 4;
+    store<f32>(o + (<usize>R << 2), hsum8(a0, b0));
+    if (valid > 1) store<f32>(o + (<usize>(R + 1) << 2), hsum8(a1, b1));
+    if (valid > 2) store<f32>(o + (<usize>(R + 2) << 2), hsum8(a2, b2));
+    if (valid > 3) store<f32>(o + (<usize>(R + 3) << 2), hsum8(a3, b3));
   }
 }
 export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
