@@ -118,6 +118,23 @@ function rowSum(fam: i32, q: usize, r: i32, xl: v128, xh: v128, x16: usize, m4: 
 }
 
 /**
+ * Block sums of a group's four rows (4-bit families), lane r = row r. The per-row i16 pair sums
+ * are folded across rows while still i16 (16 products of a nibble and a Q8 value: at most
+ * 16·15·127 = 30480) and widened once.
+ */
+// @ts-ignore: decorator
+@inline
+function rows4Sum(fam: i32, q: usize, xl: v128, xh: v128, m4: v128, ones: v128): v128 {
+  const r0 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 0, 0, m4)), dotI8U7(xh, nibbles(fam, q, 0, 1, m4)));
+  const r1 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 1, 0, m4)), dotI8U7(xh, nibbles(fam, q, 1, 1, m4)));
+  const r2 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 2, 0, m4)), dotI8U7(xh, nibbles(fam, q, 2, 1, m4)));
+  const r3 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 3, 0, m4)), dotI8U7(xh, nibbles(fam, q, 3, 1, m4)));
+  const t01 = i16x8.add(v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), v128.shuffle<i32>(r0, r1, 2, 6, 3, 7));
+  const t23 = i16x8.add(v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), v128.shuffle<i32>(r2, r3, 2, 6, 3, 7));
+  return i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i64>(t01, t23, 0, 2), v128.shuffle<i64>(t01, t23, 1, 3)), ones);
+}
+
+/**
  * MODE_VEC / MODE_TINY for every family: eight lanes per output. `dual` is ggml_vec_dot_iq4_nl's
  * one-token shape: even and odd blocks in two lane sets added before hsum8, an odd last block
  * added to the sum as fma(d, block sum, sum).
@@ -237,7 +254,8 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
         const p = gq + <usize>(b * 64);
         const x16 = a + <usize>cols + <usize>(b * 64);
-        let tot = reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones), rowSum(fam, p, 1, xl, xh, x16, m4, ones), rowSum(fam, p, 2, xl, xh, x16, m4, ones), rowSum(fam, p, 3, xl, xh, x16, m4, ones));
+        let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones), rowSum(fam, p, 1, xl, xh, x16, m4, ones), rowSum(fam, p, 2, xl, xh, x16, m4, ones), rowSum(fam, p, 3, xl, xh, x16, m4, ones))
+          : rows4Sum(fam, p, xl, xh, m4, ones);
         if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.splat(load<i32>(as + (b << 2)) << 3));
         acc = fmaVF(acc, f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2)))), tot);
       }
