@@ -250,14 +250,15 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
       const ad = a + <usize>(3 * cols);
       const as = ad + <usize>(4 * nb);
       let acc = f32x4.splat(0);
+      // Running pointers: V8 keeps them in registers; indices would cost a shift and an add per stream.
+      let xp = a, p = gq, x16 = a + <usize>cols, sp = gs, dp = ad, bp = as;
       for (let b = 0; b < nb; b++) {
-        const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
-        const p = gq + <usize>(b * 64);
-        const x16 = a + <usize>cols + <usize>(b * 64);
+        const xl = v128.load(xp), xh = v128.load(xp, 16);
         let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones), rowSum(fam, p, 1, xl, xh, x16, m4, ones), rowSum(fam, p, 2, xl, xh, x16, m4, ones), rowSum(fam, p, 3, xl, xh, x16, m4, ones))
           : rows4Sum(fam, p, xl, xh, m4, ones);
-        if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.splat(load<i32>(as + (b << 2)) << 3));
-        acc = fmaVF(acc, f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (b << 2)))), tot);
+        if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.shl(v128.load32_splat(bp), 3));
+        acc = fmaVF(acc, f32x4.mul(v128.load(sp), v128.load32_splat(dp)), tot);
+        xp += 32; p += 64; x16 += 64; sp += 16; dp += 4; bp += 4;
       }
       storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
     }
