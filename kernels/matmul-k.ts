@@ -201,20 +201,17 @@ function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32
       const ad = a + <usize>(3 * cols);
       const bs = ad + <usize>(4 * nsb);
       let acc = zero, accMin = zero;
+      // Running pointers (V8 keeps them in registers): quants, meta, activations.
+      let p = gq, m = gm, xa = a;
       for (let s = 0; s < nsb; s++) {
-        const p = gq + <usize>(s * 512);
-        const m = gm + <usize>(s * 128);
-        const xs = a + <usize>(s * 256);
         const bs32 = bsum32(bs + <usize>(s * 32));
         const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
         const d = f32x4.mul(v128.load(m), yd), dm = f32x4.mul(v128.load(m, 16), yd);
         const m0 = k45Mins(m, 0, bs32), m1 = k45Mins(m, 1, bs32), m2 = k45Mins(m, 2, bs32), m3 = k45Mins(m, 3, bs32);
         let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
+        let pj = p, sj = m + 32;
         for (let j = 0; j < 4; j++) {
-          const xa = xs + <usize>(j * 64);
           const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
-          const pj = p + <usize>(j * 32);
-          const sj = m + 32 + <usize>(j * 4);
           r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0, m4);
           r1 = q4kRow(pj + 128, sj + 16, x0, x1, x2, x3, r1, m4);
           r2 = q4kRow(pj + 256, sj + 32, x0, x1, x2, x3, r2, m4);
@@ -223,7 +220,9 @@ function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32
             acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
             r0 = r1 = r2 = r3 = ZERO;
           }
+          xa += 64; pj += 32; sj += 4;
         }
+        p += 512; m += 128;
         if (gemm) {
           accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 0));
           accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 1));
