@@ -60,31 +60,43 @@ export function quantQ8_K(x: usize, n: i32, dst: usize): void {
   const bs = dd + <usize>(4 * nb);
   for (let b = 0; b < nb; b++) {
     const xb = x + <usize>(b * 1024);
-    let amax: f32 = 0, mx: f32 = 0;
-    for (let j = 0; j < 256; j++) {
-      const v = load<f32>(xb + (j << 2));
-      const a = Mathf.abs(v);
-      if (a > amax) { amax = a; mx = v; }
-    }
+    // amax: pmax skips NaN as the scalar `a > amax` does; mx is the first value of that magnitude.
+    let m = f32x4.splat(0);
+    for (let j = 0; j < 1024; j += 16) m = f32x4.pmax(m, f32x4.abs(v128.load(xb + <usize>j)));
+    m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+    const amax = max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
     if (amax == 0) {
-      for (let j = 0; j < 256; j++) {
-        store<i8>(dst + <usize>(b * 256 + j), 0);
-        store<i16>(q16 + <usize>((b * 256 + j) << 1), 0);
-      }
-      for (let j = 0; j < 16; j++) store<i16>(bs + <usize>((b * 16 + j) << 1), 0);
+      memory.fill(dst + <usize>(b * 256), 0, 256);
+      memory.fill(q16 + <usize>(b * 512), 0, 512);
+      memory.fill(bs + <usize>(b * 32), 0, 32);
       store<f32>(dd + (b << 2), 0);
       continue;
     }
+    const av = f32x4.splat(amax);
+    let k = 0;
+    while (!v128.any_true(f32x4.eq(f32x4.abs(v128.load(xb + <usize>(k << 2))), av))) k += 4;
+    while (Mathf.abs(load<f32>(xb + <usize>(k << 2))) != amax) k++;
+    const mx = load<f32>(xb + <usize>(k << 2));
     const iscale: f32 = -127.0 / mx;
+    const sv = f32x4.splat(iscale), magic = f32x4.splat(12582912.0);
+    const lo = i32x4.splat(0x007fffff), bias = i32x4.splat(0x00400000), top = i32x4.splat(127);
     for (let g = 0; g < 16; g++) {
-      let sum = 0;
-      for (let j = g * 16; j < g * 16 + 16; j++) {
-        const q = min<i32>(127, nearestInt(iscale * load<f32>(xb + (j << 2))));
-        store<i8>(dst + <usize>(b * 256 + j), <i8>q);
-        store<i16>(q16 + <usize>((b * 256 + (j & ~15) + slot16(j & 15)) << 1), <i16>q);
-        sum += q;
-      }
-      store<i16>(bs + <usize>((b * 16 + g) << 1), <i16>sum);
+      const p = xb + <usize>(g * 64);
+      // nearestInt lane-wise: the same f32 multiply and 1.5·2^23 add as the scalar formula.
+      const q0 = i32x4.min_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(sv, v128.load(p)), magic), lo), bias), top);
+      const q1 = i32x4.min_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(sv, v128.load(p, 16)), magic), lo), bias), top);
+      const q2 = i32x4.min_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(sv, v128.load(p, 32)), magic), lo), bias), top);
+      const q3 = i32x4.min_s(i32x4.sub(v128.and(f32x4.add(f32x4.mul(sv, v128.load(p, 48)), magic), lo), bias), top);
+      // |q| ≤ 127, so the saturating narrows are exact.
+      const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
+      v128.store(dst + <usize>(b * 256 + g * 16), i8x16.narrow_i16x8_s(h0, h1));
+      // slot16 order: element pairs (0,1)(4,5)(8,9)(12,13), then (2,3)(6,7)(10,11)(14,15).
+      const o = q16 + <usize>((b * 256 + g * 16) << 1);
+      v128.store(o, v128.shuffle<i32>(h0, h1, 0, 2, 4, 6));
+      v128.store(o, v128.shuffle<i32>(h0, h1, 1, 3, 5, 7), 16);
+      const t = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
+      const u = i32x4.add(t, v128.shuffle<i32>(t, t, 2, 3, 0, 1));
+      store<i16>(bs + <usize>((b * 16 + g) << 1), <i16>(i32x4.extract_lane(u, 0) + i32x4.extract_lane(u, 1)));
     }
     store<f32>(dd + (b << 2), <f32>1.0 / iscale);
   }
