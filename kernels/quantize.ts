@@ -7,7 +7,7 @@
 //   (q16 in each 16 values' slot16 order, util.ts)
 // F16 / BF16 areas: f32[n] holding values rounded to that type.
 
-import { f32ToF16, f16ToF32, bf16Round, slot16 } from "./util";
+import { f32ToF16, f16ToF32, bf16Round } from "./util";
 
 export function q8AreaBytes(kind: i32, n: i32): i32 {
   let b: i32;
@@ -40,13 +40,24 @@ export function quantQ8_0(x: usize, n: i32, dst: usize): void {
     // x86 AVX flavour (what an x86 llama.cpp runs): multiplier 127/max, round half to even.
     const d: f32 = amax / 127.0;
     const id: f32 = amax != 0 ? <f32>127.0 / amax : 0;
-    let sum = 0;
-    for (let j = 0; j < 32; j++) {
-      const q = <i32>nearest<f32>(load<f32>(xb + (j << 2)) * id);
-      store<i8>(dst + <usize>(b * 32 + j), <i8>q);
-      store<i16>(q16 + <usize>((b * 32 + (j & 16) + slot16(j & 15)) << 1), <i16>q);
-      sum += q;
+    // Lane-wise the scalar formula: f32 multiply, round half to even, |q| ≤ 127 (exact narrows).
+    const iv = f32x4.splat(id);
+    let acc = i32x4.splat(0);
+    for (let h = 0; h < 2; h++) {
+      const p = xb + <usize>(h * 64);
+      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), iv)));
+      const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), iv)));
+      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), iv)));
+      const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), iv)));
+      const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
+      v128.store(dst + <usize>(b * 32 + h * 16), i8x16.narrow_i16x8_s(h0, h1));
+      const o = q16 + <usize>((b * 32 + h * 16) << 1);
+      v128.store(o, v128.shuffle<i32>(h0, h1, 0, 2, 4, 6));
+      v128.store(o, v128.shuffle<i32>(h0, h1, 1, 3, 5, 7), 16);
+      acc = i32x4.add(acc, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
     }
+    const u = i32x4.add(acc, v128.shuffle<i32>(acc, acc, 2, 3, 0, 1));
+    const sum = i32x4.extract_lane(u, 0) + i32x4.extract_lane(u, 1);
     store<f32>(dd + (b << 2), f16ToF32(f32ToF16(d)));
     store<i32>(ss + (b << 2), sum);
     store<f32>(s1 + (b << 2), f16ToF32(f32ToF16(d * <f32>sum)));
