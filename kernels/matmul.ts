@@ -26,20 +26,6 @@ export function hiNib(w: v128, m4: v128): v128 {
   return v128.and(i16x8.shr_u(w, 4), m4);
 }
 
-// @ts-ignore: decorator
-@inline
-function half2(a: v128, b: v128): v128 {
-  // Pairwise-partial reduction of two rows: lanes [a0+a2, b0+b2, a1+a3, b1+b3].
-  return i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
-}
-
-// @ts-ignore: decorator
-@inline
-function join2(t0: v128, t1: v128): v128 {
-  // Finishes reduce4 from two half2 results: lane r = total of row r.
-  return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
-}
-
 // ---- families of 32-value blocks, their repacked sizes per (group of 4 rows, block)
 const F_Q8_0 = 0, F_Q4_0 = 1, F_Q4_1 = 2, F_Q5_0 = 3, F_Q5_1 = 4, F_IQ4_NL = 5;
 
@@ -129,8 +115,20 @@ function rows4Sum(fam: i32, q: usize, xl: v128, xh: v128, m4: v128, ones: v128):
   const r1 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 1, 0, m4)), dotI8U7(xh, nibbles(fam, q, 1, 1, m4)));
   const r2 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 2, 0, m4)), dotI8U7(xh, nibbles(fam, q, 2, 1, m4)));
   const r3 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 3, 0, m4)), dotI8U7(xh, nibbles(fam, q, 3, 1, m4)));
-  const t01 = i16x8.add(v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), v128.shuffle<i32>(r0, r1, 2, 6, 3, 7));
-  const t23 = i16x8.add(v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), v128.shuffle<i32>(r2, r3, 2, 6, 3, 7));
+  return fold4i16(fold2i16(r0, r1), fold2i16(r2, r3), ones);
+}
+
+/** Two rows' i16 pair sums folded to four lanes each: [r0 r0 r1 r1 r0 r0 r1 r1]. */
+// @ts-ignore: decorator
+@inline
+function fold2i16(r0: v128, r1: v128): v128 {
+  return i16x8.add(v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), v128.shuffle<i32>(r0, r1, 2, 6, 3, 7));
+}
+
+/** Four rows' totals (i32 lane r = row r) from fold2i16 of rows 0,1 and of rows 2,3. */
+// @ts-ignore: decorator
+@inline
+function fold4i16(t01: v128, t23: v128, ones: v128): v128 {
   return i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i64>(t01, t23, 0, 2), v128.shuffle<i64>(t01, t23, 1, 3)), ones);
 }
 
@@ -223,23 +221,23 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
         const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
         const as = ad + <usize>(4 * nb), bsum = bd + <usize>(4 * nb);
         let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+        let xp = a, yp = b2, p = gq, sp = gs, dx = ad, dy = bd, sx = as, sy = bsum;
         for (let b = 0; b < nb; b++) {
-          const o = <usize>(b * 32);
-          const xl = v128.load(a + o), xh = v128.load(a + o, 16), yl = v128.load(b2 + o), yh = v128.load(b2 + o, 16);
-          const p = gq + <usize>(b * 64);
+          const xl = v128.load(xp), xh = v128.load(xp, 16), yl = v128.load(yp), yh = v128.load(yp, 16);
           let w = v128.load(p), lo = v128.and(w, m4), hi = hiNib(w, m4);
-          const x0 = dot2I8U7k(xl, lo, xh, hi, ones), y0 = dot2I8U7k(yl, lo, yh, hi, ones);
+          const x0 = i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi)), y0 = i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi));
           w = v128.load(p, 16); lo = v128.and(w, m4); hi = hiNib(w, m4);
-          const hx01 = half2(x0, dot2I8U7k(xl, lo, xh, hi, ones)), hy01 = half2(y0, dot2I8U7k(yl, lo, yh, hi, ones));
+          const hx01 = fold2i16(x0, i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi))), hy01 = fold2i16(y0, i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi)));
           w = v128.load(p, 32); lo = v128.and(w, m4); hi = hiNib(w, m4);
-          const x2 = dot2I8U7k(xl, lo, xh, hi, ones), y2 = dot2I8U7k(yl, lo, yh, hi, ones);
+          const x2 = i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi)), y2 = i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi));
           w = v128.load(p, 48); lo = v128.and(w, m4); hi = hiNib(w, m4);
-          const hx23 = half2(x2, dot2I8U7k(xl, lo, xh, hi, ones)), hy23 = half2(y2, dot2I8U7k(yl, lo, yh, hi, ones));
-          const sc = v128.load(gs + <usize>(b * 16));
-          const tx = i32x4.sub(join2(hx01, hx23), i32x4.splat(load<i32>(as + (b << 2)) << 3));
-          const ty = i32x4.sub(join2(hy01, hy23), i32x4.splat(load<i32>(bsum + (b << 2)) << 3));
-          acc0 = fmaVF(acc0, f32x4.mul(sc, f32x4.splat(load<f32>(ad + (b << 2)))), tx);
-          acc1 = fmaVF(acc1, f32x4.mul(sc, f32x4.splat(load<f32>(bd + (b << 2)))), ty);
+          const hx23 = fold2i16(x2, i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi))), hy23 = fold2i16(y2, i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi)));
+          const sc = v128.load(sp);
+          const tx = i32x4.sub(fold4i16(hx01, hx23, ones), i32x4.shl(v128.load32_splat(sx), 3));
+          const ty = i32x4.sub(fold4i16(hy01, hy23, ones), i32x4.shl(v128.load32_splat(sy), 3));
+          acc0 = fmaVF(acc0, f32x4.mul(sc, v128.load32_splat(dx)), tx);
+          acc1 = fmaVF(acc1, f32x4.mul(sc, v128.load32_splat(dy)), ty);
+          xp += 32; yp += 32; p += 64; sp += 16; dx += 4; dy += 4; sx += 4; sy += 4;
         }
         storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
         storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
