@@ -276,7 +276,39 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
     const valid = min<i32>(4, rows - g * 4);
     for (let r = 0; r < valid; r++) {
       const R = g * 4 + r;
-      for (let t = 0; t + 2 <= nTok; t += 2) {
+      let t = 0;
+      // Four tokens per pass: the row's widened weights serve four tokens' lanes (eight accumulators).
+      for (; t + 4 <= nTok; t += 4) {
+        const a0 = act + <usize>t * <usize>actStride, a1 = a0 + <usize>actStride, a2 = a1 + <usize>actStride, a3 = a2 + <usize>actStride;
+        const d0p = a0 + <usize>(3 * cols), d1p = a1 + <usize>(3 * cols), d2p = a2 + <usize>(3 * cols), d3p = a3 + <usize>(3 * cols);
+        let x0 = a0 + <usize>cols, x1 = a1 + <usize>cols, x2 = a2 + <usize>cols, x3 = a3 + <usize>cols;
+        let q = gq + <usize>(r * 32), sp = gs + <usize>(r * 4);
+        let p0 = zero, q0 = zero, p1 = zero, q1 = zero, p2 = zero, q2 = zero, p3 = zero, q3 = zero;
+        for (let b = 0; b < nb; b++) {
+          const e0 = v128.load8x8_s(q), e1 = v128.load8x8_s(q, 8);
+          const e2 = v128.load8x8_s(q, 16), e3 = v128.load8x8_s(q, 24);
+          const dw = load<f32>(sp);
+          const bo = <usize>b << 2;
+          let d = splatS(dw * load<f32>(d0p + bo));
+          p0 = fmaSI(p0, d, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x0)), i32x4.dot_i16x8_s(e1, v128.load(x0, 16))));
+          q0 = fmaSI(q0, d, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x0, 32)), i32x4.dot_i16x8_s(e3, v128.load(x0, 48))));
+          d = splatS(dw * load<f32>(d1p + bo));
+          p1 = fmaSI(p1, d, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x1)), i32x4.dot_i16x8_s(e1, v128.load(x1, 16))));
+          q1 = fmaSI(q1, d, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x1, 32)), i32x4.dot_i16x8_s(e3, v128.load(x1, 48))));
+          d = splatS(dw * load<f32>(d2p + bo));
+          p2 = fmaSI(p2, d, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x2)), i32x4.dot_i16x8_s(e1, v128.load(x2, 16))));
+          q2 = fmaSI(q2, d, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x2, 32)), i32x4.dot_i16x8_s(e3, v128.load(x2, 48))));
+          d = splatS(dw * load<f32>(d3p + bo));
+          p3 = fmaSI(p3, d, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x3)), i32x4.dot_i16x8_s(e1, v128.load(x3, 16))));
+          q3 = fmaSI(q3, d, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x3, 32)), i32x4.dot_i16x8_s(e3, v128.load(x3, 48))));
+          q += 128; sp += 16; x0 += 64; x1 += 64; x2 += 64; x3 += 64;
+        }
+        store<f32>(out + ((<usize>t * <usize>rows + <usize>R) << 2), hsum8(p0, q0));
+        store<f32>(out + ((<usize>(t + 1) * <usize>rows + <usize>R) << 2), hsum8(p1, q1));
+        store<f32>(out + ((<usize>(t + 2) * <usize>rows + <usize>R) << 2), hsum8(p2, q2));
+        store<f32>(out + ((<usize>(t + 3) * <usize>rows + <usize>R) << 2), hsum8(p3, q3));
+      }
+      for (; t + 2 <= nTok; t += 2) {
         const a = act + <usize>t * <usize>actStride, a2 = a + <usize>actStride;
         const ad = a + <usize>(3 * cols), ad2 = a2 + <usize>(3 * cols);
         let xa = zero, xb = zero, ya = zero, yb = zero;
