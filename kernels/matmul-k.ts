@@ -51,13 +51,15 @@ function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v1
 /** One half of a 64-value chunk's lanes: 16 bytes w (lo nibbles against xa, hi against xb), optional fifth bits h. */
 // @ts-ignore: decorator
 @inline
-function k45Half(five: bool, p: usize, qh: usize, j: i32, sc: usize, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
+function k45Half(five: bool, p: usize, qh: usize, bl: v128, bh: v128, sc: usize, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
   const w = v128.load(p);
   let lo = v128.and(w, m4), hi = hiNib(w, m4);
   if (five) {
+    // Fifth bits 2j (lo) and 2j + 1 (hi) of each byte, selected by the masks bl, bh: a shift by
+    // the loop's 2j would be a variable v128 shift, three extra instructions each in V8.
     const h = v128.load(qh);
-    lo = v128.or(lo, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j), 4), b4));
-    hi = v128.or(hi, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * j + 1), 4), b4));
+    lo = v128.or(lo, v128.and(i8x16.eq(v128.and(h, bl), bl), b4));
+    hi = v128.or(hi, v128.and(i8x16.eq(v128.and(h, bh), bh), b4));
   }
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xa, lo), v128.load16_splat(sc)));
   return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xb, hi), v128.load16_splat(sc, 2)));
@@ -105,10 +107,11 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
           const pj = p + <usize>(j * 32);
           const sj = m + 32 + <usize>(j * 4);
           const qh = p + 128;
-          L0 = k45Half(five, pj, qh, j, sj, x0, x2, L0, m4, b4); H0 = k45Half(five, pj + 16, qh + 16, j, sj, x1, x3, H0, m4, b4);
-          L1 = k45Half(five, pj + qRow, qh + qRow, j, sj + 16, x0, x2, L1, m4, b4); H1 = k45Half(five, pj + qRow + 16, qh + qRow + 16, j, sj + 16, x1, x3, H1, m4, b4);
-          L2 = k45Half(five, pj + 2 * qRow, qh + 2 * qRow, j, sj + 32, x0, x2, L2, m4, b4); H2 = k45Half(five, pj + 2 * qRow + 16, qh + 2 * qRow + 16, j, sj + 32, x1, x3, H2, m4, b4);
-          L3 = k45Half(five, pj + 3 * qRow, qh + 3 * qRow, j, sj + 48, x0, x2, L3, m4, b4); H3 = k45Half(five, pj + 3 * qRow + 16, qh + 3 * qRow + 16, j, sj + 48, x1, x3, H3, m4, b4);
+          const bl = i32x4.splat(0x01010101 << (2 * j)), bh = i32x4.splat(0x02020202 << (2 * j));
+          L0 = k45Half(five, pj, qh, bl, bh, sj, x0, x2, L0, m4, b4); H0 = k45Half(five, pj + 16, qh + 16, bl, bh, sj, x1, x3, H0, m4, b4);
+          L1 = k45Half(five, pj + qRow, qh + qRow, bl, bh, sj + 16, x0, x2, L1, m4, b4); H1 = k45Half(five, pj + qRow + 16, qh + qRow + 16, bl, bh, sj + 16, x1, x3, H1, m4, b4);
+          L2 = k45Half(five, pj + 2 * qRow, qh + 2 * qRow, bl, bh, sj + 32, x0, x2, L2, m4, b4); H2 = k45Half(five, pj + 2 * qRow + 16, qh + 2 * qRow + 16, bl, bh, sj + 32, x1, x3, H2, m4, b4);
+          L3 = k45Half(five, pj + 3 * qRow, qh + 3 * qRow, bl, bh, sj + 48, x0, x2, L3, m4, b4); H3 = k45Half(five, pj + 3 * qRow + 16, qh + 3 * qRow + 16, bl, bh, sj + 48, x1, x3, H3, m4, b4);
         }
         const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
         const bs32 = bsum32(bs + <usize>(s * 32));
