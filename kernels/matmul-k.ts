@@ -15,7 +15,7 @@
 //   IQ4_XS quants [4][128], meta 48: d f32[4] | (ls − 32) i8[4][8]
 // Q8_K area per token: q8 i8[n] | q16 i16[n] | d f32[nb] | bsum i16[n/16].
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, keepI8 } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, keepI8, keepV } from "./util";
 import { fmaSF, fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 import { hiNib, MODE_REPACK, MODE_IQP } from "./matmul";
 
@@ -531,8 +531,7 @@ export function mmQ2_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 
 // @ts-ignore: decorator
 @inline
-function iq4Half(q: usize, half: i32, x16: usize, m4: v128): v128 {
-  const tab = i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+function iq4Half(q: usize, half: i32, x16: usize, m4: v128, tab: v128): v128 {
   const b = v128.load(q);
   const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, m4) : hiNib(b, m4));
   const xa = x16 + <usize>(half * 32);
@@ -543,6 +542,7 @@ export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1
   const nsb = cols / 256;
   const iqp = mode == MODE_IQP;
   const m4 = keepI8(0x0f, rows >> 31);
+  const tab = keepV(i8x16(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113), rows >> 31);
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * 512;
@@ -563,10 +563,10 @@ export function mmIQ4_XS(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1
           const ls = m + 16 + <usize>ib;
           const s0 = i32x4.splat(<i32>load<i8>(ls)), s1 = i32x4.splat(<i32>load<i8>(ls, 8));
           const s2 = i32x4.splat(<i32>load<i8>(ls, 16)), s3 = i32x4.splat(<i32>load<i8>(ls, 24));
-          L0 = i32x4.add(L0, i32x4.mul(iq4Half(pq, 0, x16, m4), s0)); H0 = i32x4.add(H0, i32x4.mul(iq4Half(pq, 1, x16, m4), s0));
-          L1 = i32x4.add(L1, i32x4.mul(iq4Half(pq + 128, 0, x16, m4), s1)); H1 = i32x4.add(H1, i32x4.mul(iq4Half(pq + 128, 1, x16, m4), s1));
-          L2 = i32x4.add(L2, i32x4.mul(iq4Half(pq + 256, 0, x16, m4), s2)); H2 = i32x4.add(H2, i32x4.mul(iq4Half(pq + 256, 1, x16, m4), s2));
-          L3 = i32x4.add(L3, i32x4.mul(iq4Half(pq + 384, 0, x16, m4), s3)); H3 = i32x4.add(H3, i32x4.mul(iq4Half(pq + 384, 1, x16, m4), s3));
+          L0 = i32x4.add(L0, i32x4.mul(iq4Half(pq, 0, x16, m4, tab), s0)); H0 = i32x4.add(H0, i32x4.mul(iq4Half(pq, 1, x16, m4, tab), s0));
+          L1 = i32x4.add(L1, i32x4.mul(iq4Half(pq + 128, 0, x16, m4, tab), s1)); H1 = i32x4.add(H1, i32x4.mul(iq4Half(pq + 128, 1, x16, m4, tab), s1));
+          L2 = i32x4.add(L2, i32x4.mul(iq4Half(pq + 256, 0, x16, m4, tab), s2)); H2 = i32x4.add(H2, i32x4.mul(iq4Half(pq + 256, 1, x16, m4, tab), s2));
+          L3 = i32x4.add(L3, i32x4.mul(iq4Half(pq + 384, 0, x16, m4, tab), s3)); H3 = i32x4.add(H3, i32x4.mul(iq4Half(pq + 384, 1, x16, m4, tab), s3));
         }
         const d = f32x4.mul(v128.load(m), f32x4.splat(load<f32>(ad + (<usize>s << 2))));
         if (iqp) {

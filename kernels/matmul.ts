@@ -13,7 +13,7 @@
 // multiply-adds are emulated in f64 (exact.ts). `mode` = kind | (tokens that run gemm) << 4: the
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, pairs8 } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8 } from "./util";
 import { fmaSI, fmaVF, splatLane, splatS, hsum8 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
@@ -77,13 +77,13 @@ function nibbles(fam: i32, q: usize, r: i32, half: i32, m4: v128): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16: usize, m4: v128, ones: v128): v128 {
+function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16: usize, m4: v128, ones: v128, tab: v128): v128 {
   if (fam == F_Q8_0 || fam == F_IQ4_NL) {
     let w: v128;
     if (fam == F_Q8_0) w = v128.load(q + <usize>(r * 32 + half * 16));
     else {
       const b = v128.load(q + <usize>(r * 16));
-      w = i8x16.swizzle(iq4Table(), half == 0 ? v128.and(b, m4) : hiNib(b, m4));
+      w = i8x16.swizzle(tab, half == 0 ? v128.and(b, m4) : hiNib(b, m4));
     }
     const xa = x16 + <usize>(half * 32);
     // slot16 order (util.ts): the two pair-sum vectors add up to the lanes.
@@ -98,8 +98,8 @@ function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16
 /** Signed block sum of row r (all 32 elements) for the repacked kernels. */
 // @ts-ignore: decorator
 @inline
-function rowSum(fam: i32, q: usize, r: i32, xl: v128, xh: v128, x16: usize, m4: v128, ones: v128): v128 {
-  if (wide(fam)) return i32x4.add(lanes32(fam, q, r, 0, xl, xl, x16, m4, ones), lanes32(fam, q, r, 1, xh, xh, x16, m4, ones));
+function rowSum(fam: i32, q: usize, r: i32, xl: v128, xh: v128, x16: usize, m4: v128, ones: v128, tab: v128): v128 {
+  if (wide(fam)) return i32x4.add(lanes32(fam, q, r, 0, xl, xl, x16, m4, ones, tab), lanes32(fam, q, r, 1, xh, xh, x16, m4, ones, tab));
   return dot2I8U7k(xl, nibbles(fam, q, r, 0, m4), xh, nibbles(fam, q, r, 1, m4), ones);
 }
 
@@ -145,6 +145,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
   const off = fam == F_Q4_0 ? 3 : 4; // bias shift: weight offset 8 or 16
   const zero = f32x4.splat(0);
   const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31), ones8 = keepI8(1, rows >> 31);
+  const tab = keepV(iq4Table(), rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * qb;
     const gs = ws + <usize>g * <usize>nb * sb;
@@ -168,15 +169,15 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
           const d = f32x4.mul(v128.load(sp), f32x4.splat(load<f32>(ad + (<usize>bb << 2))));
           const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
           if (k == 0) {
-            A0 = fmaSI(A0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4, ones)); B0 = fmaSI(B0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4, ones));
-            A1 = fmaSI(A1, d1, lanes32(fam, q, 1, 0, xl, bl, x16, m4, ones)); B1 = fmaSI(B1, d1, lanes32(fam, q, 1, 1, xh, bh, x16, m4, ones));
-            A2 = fmaSI(A2, d2, lanes32(fam, q, 2, 0, xl, bl, x16, m4, ones)); B2 = fmaSI(B2, d2, lanes32(fam, q, 2, 1, xh, bh, x16, m4, ones));
-            A3 = fmaSI(A3, d3, lanes32(fam, q, 3, 0, xl, bl, x16, m4, ones)); B3 = fmaSI(B3, d3, lanes32(fam, q, 3, 1, xh, bh, x16, m4, ones));
+            A0 = fmaSI(A0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4, ones, tab)); B0 = fmaSI(B0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4, ones, tab));
+            A1 = fmaSI(A1, d1, lanes32(fam, q, 1, 0, xl, bl, x16, m4, ones, tab)); B1 = fmaSI(B1, d1, lanes32(fam, q, 1, 1, xh, bh, x16, m4, ones, tab));
+            A2 = fmaSI(A2, d2, lanes32(fam, q, 2, 0, xl, bl, x16, m4, ones, tab)); B2 = fmaSI(B2, d2, lanes32(fam, q, 2, 1, xh, bh, x16, m4, ones, tab));
+            A3 = fmaSI(A3, d3, lanes32(fam, q, 3, 0, xl, bl, x16, m4, ones, tab)); B3 = fmaSI(B3, d3, lanes32(fam, q, 3, 1, xh, bh, x16, m4, ones, tab));
           } else {
-            C0 = fmaSI(C0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4, ones)); D0 = fmaSI(D0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4, ones));
-            C1 = fmaSI(C1, d1, lanes32(fam, q, 1, 0, xl, bl, x16, m4, ones)); D1 = fmaSI(D1, d1, lanes32(fam, q, 1, 1, xh, bh, x16, m4, ones));
-            C2 = fmaSI(C2, d2, lanes32(fam, q, 2, 0, xl, bl, x16, m4, ones)); D2 = fmaSI(D2, d2, lanes32(fam, q, 2, 1, xh, bh, x16, m4, ones));
-            C3 = fmaSI(C3, d3, lanes32(fam, q, 3, 0, xl, bl, x16, m4, ones)); D3 = fmaSI(D3, d3, lanes32(fam, q, 3, 1, xh, bh, x16, m4, ones));
+            C0 = fmaSI(C0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4, ones, tab)); D0 = fmaSI(D0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4, ones, tab));
+            C1 = fmaSI(C1, d1, lanes32(fam, q, 1, 0, xl, bl, x16, m4, ones, tab)); D1 = fmaSI(D1, d1, lanes32(fam, q, 1, 1, xh, bh, x16, m4, ones, tab));
+            C2 = fmaSI(C2, d2, lanes32(fam, q, 2, 0, xl, bl, x16, m4, ones, tab)); D2 = fmaSI(D2, d2, lanes32(fam, q, 2, 1, xh, bh, x16, m4, ones, tab));
+            C3 = fmaSI(C3, d3, lanes32(fam, q, 3, 0, xl, bl, x16, m4, ones, tab)); D3 = fmaSI(D3, d3, lanes32(fam, q, 3, 1, xh, bh, x16, m4, ones, tab));
           }
           // Q4_1/Q5_1: Σ m_w·s_x apart (both f16 values, so the product is exact in f32).
           if (hasMin(fam)) summs = f32x4.add(summs, f32x4.mul(v128.load(sp, 16), f32x4.splat(load<f32>(a1 + (<usize>bb << 2)))));
@@ -193,7 +194,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
         const x16 = a + <usize>cols + <usize>(b * 64);
         const d = f32x4.mul(v128.load(gs + <usize>b * sb), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
-        const tot = reduce4(rowSum(fam, q, 0, xl, xh, x16, m4, ones), rowSum(fam, q, 1, xl, xh, x16, m4, ones), rowSum(fam, q, 2, xl, xh, x16, m4, ones), rowSum(fam, q, 3, xl, xh, x16, m4, ones));
+        const tot = reduce4(rowSum(fam, q, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, q, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, q, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, q, 3, xl, xh, x16, m4, ones, tab));
         res = fmaVF(res, d, tot);
       }
       storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), res, valid);
@@ -210,6 +211,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
 function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
   const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31);
+  const tab = keepV(iq4Table(), rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * 64;
     const gs = ws + <usize>g * <usize>nb * 16;
@@ -252,7 +254,7 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
       let xp = a, p = gq, x16 = a + <usize>cols, sp = gs, dp = ad, bp = as;
       for (let b = 0; b < nb; b++) {
         const xl = v128.load(xp), xh = v128.load(xp, 16);
-        let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones), rowSum(fam, p, 1, xl, xh, x16, m4, ones), rowSum(fam, p, 2, xl, xh, x16, m4, ones), rowSum(fam, p, 3, xl, xh, x16, m4, ones))
+        let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 3, xl, xh, x16, m4, ones, tab))
           : rows4Sum(fam, p, xl, xh, m4, ones);
         if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.shl(v128.load32_splat(bp), 3));
         acc = fmaVF(acc, f32x4.mul(v128.load(sp), v128.load32_splat(dp)), tot);

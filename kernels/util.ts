@@ -133,6 +133,11 @@ export function keepI8(x: i32, zero: i32): v128 { return i8x16.splat(<i8>(x | ze
 @inline
 export function keepI16(x: i32, zero: i32): v128 { return i16x8.splat(<i16>(x | zero)); }
 
+/** Any v128 constant kept in a register the same way (`zero` a runtime zero, see keepI8). */
+// @ts-ignore: decorator
+@inline
+export function keepV(v: v128, zero: i32): v128 { return v128.or(v, i32x4.splat(zero)); }
+
 /** i16x8.extadd_pairwise_i8x16_s with `ones8` = keepI8(1, z): V8 lowers both to one pmaddubsw, this one without a constant load. */
 // @ts-ignore: decorator
 @inline
