@@ -387,8 +387,10 @@ export function mmQ6_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
 
 // @ts-ignore: decorator
 @inline
-function q3kHalf(w: v128, h: v128, j: i32, hb: i32, x: v128, xp4: v128, s: usize, acc: v128, m3: v128, b2: v128): v128 {
-  const u = v128.or(v128.and(i16x8.shr_u(w, 2 * j), m3), v128.and(hb >= 2 ? i16x8.shr_u(h, hb - 2) : i16x8.shl(h, 2 - hb), b2));
+function q3kHalf(w: v128, h: v128, j: i32, hm: v128, x: v128, xp4: v128, s: usize, acc: v128, m3: v128, b2: v128): v128 {
+  // High bit hb of each byte, selected by the mask hm (a shift by the variable hb would be two
+  // variable v128 shifts and a select).
+  const u = v128.or(v128.and(i16x8.shr_u(w, 2 * j), m3), v128.and(i8x16.eq(v128.and(h, hm), hm), b2));
   return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.sub(dotI8U7(x, u), xp4), i16x8.splat(<i16>load<i8>(s))));
 }
 
@@ -415,16 +417,17 @@ export function mmQ3_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
             const x0 = v128.load(xp), x1 = v128.load(xp, 16);
             const p0 = i16x8.shl(i16x8.extadd_pairwise_i8x16_s(x0), 2), p1 = i16x8.shl(i16x8.extadd_pairwise_i8x16_s(x1), 2);
             const hb = n * 4 + j;
+            const hm = i32x4.splat(0x01010101 << hb);
             const sc = m + 16 + <usize>(n * 8 + j * 2);
             for (let r = 0; r < 4; r++) {
               const q = p + <usize>(r * 96);
               const w0 = v128.load(q + <usize>(n * 32)), w1 = v128.load(q + <usize>(n * 32), 16);
               const h0 = v128.load(q, 64), h1 = v128.load(q, 80);
               const sr = sc + <usize>(r * 16);
-              if (r == 0) { L0 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L0, m3, b2); H0 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H0, m3, b2); }
-              else if (r == 1) { L1 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L1, m3, b2); H1 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H1, m3, b2); }
-              else if (r == 2) { L2 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L2, m3, b2); H2 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H2, m3, b2); }
-              else { L3 = q3kHalf(w0, h0, j, hb, x0, p0, sr, L3, m3, b2); H3 = q3kHalf(w1, h1, j, hb, x1, p1, sr + 1, H3, m3, b2); }
+              if (r == 0) { L0 = q3kHalf(w0, h0, j, hm, x0, p0, sr, L0, m3, b2); H0 = q3kHalf(w1, h1, j, hm, x1, p1, sr + 1, H0, m3, b2); }
+              else if (r == 1) { L1 = q3kHalf(w0, h0, j, hm, x0, p0, sr, L1, m3, b2); H1 = q3kHalf(w1, h1, j, hm, x1, p1, sr + 1, H1, m3, b2); }
+              else if (r == 2) { L2 = q3kHalf(w0, h0, j, hm, x0, p0, sr, L2, m3, b2); H2 = q3kHalf(w1, h1, j, hm, x1, p1, sr + 1, H2, m3, b2); }
+              else { L3 = q3kHalf(w0, h0, j, hm, x0, p0, sr, L3, m3, b2); H3 = q3kHalf(w1, h1, j, hm, x1, p1, sr + 1, H3, m3, b2); }
             }
           }
         }
