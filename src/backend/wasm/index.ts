@@ -5,7 +5,7 @@
 import { UserError } from "../../errors.ts";
 import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
 import type { GgmlType } from "../../format/ggml.ts";
-import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
+import type { AttentionShape, AttentionSpan, Backend, Buf, Weight } from "../types.ts";
 import { ropeAngles } from "../ref/rope.ts";
 import { dotKernel } from "../ref/vecdot.ts";
 import { ACT, CTRL_BASE, MAX_PAGES, MODE, OP } from "./abi.ts";
