@@ -18,8 +18,8 @@ const scales = new Float32Array(16);
 const mins = new Float32Array(16);
 const minOut = new Float32Array(1);
 
-/** ggml `make_qx_quants` with rmse_type 1 and no importance weights (what the Q6_K ref uses). */
-function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lq: Int8Array, lo: number): number {
+/** The value of largest magnitude in x[xo, xo + n), the first on ties, as ggml picks it. */
+function signedAbsMax(x: Float32Array, xo: number, n: number): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -29,7 +29,13 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lq: 
       max = x[xo + i];
     }
   }
-  if (amax < GROUP_MAX_EPS) {
+  return max;
+}
+
+/** ggml `make_qx_quants` with rmse_type 1 and no importance weights (what the Q6_K ref uses). */
+function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lq: Int8Array, lo: number): number {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) Lq[lo + i] = 0;
     return 0;
   }
@@ -71,16 +77,8 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lq: 
 
 /** ggml `make_q3_quants` with do_rmse (Q3_K ref): signed levels refined one value at a time. */
 function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, Lq: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) Lq[lo + i] = 0;
     return 0;
   }
