@@ -59,3 +59,17 @@ export function writeU32(b: Uint8Array, o: number, v: number): void {
   b[o + 2] = (v >>> 16) & 0xff;
   b[o + 3] = (v >>> 24) & 0xff;
 }
+
+/** The value of largest magnitude in x[xo, xo + n), the first on ties, as ggml picks it. */
+export function signedAbsMax(x: Float32Array, xo: number, n: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i];
+    }
+  }
+  return max;
+}

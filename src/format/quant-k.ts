@@ -4,7 +4,7 @@
 // so the produced bytes match llama.cpp's.
 
 import { f32FromBits, f32Bits } from "./f16.ts";
-import { type BlockCodec, fr, int8, nearestInt, readF16, readI16, writeF16 } from "./quant-common.ts";
+import { type BlockCodec, fr, int8, nearestInt, readF16, readI16, signedAbsMax, writeF16 } from "./quant-common.ts";
 
 const QK_K = 256;
 const GROUP_MAX_EPS = fr(1e-15);
@@ -17,20 +17,6 @@ const weights = new Float32Array(32);
 const scales = new Float32Array(16);
 const mins = new Float32Array(16);
 const minOut = new Float32Array(1);
-
-/** The value of largest magnitude in x[xo, xo + n), the first on ties, as ggml picks it. */
-function signedAbsMax(x: Float32Array, xo: number, n: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  return max;
-}
 
 /** ggml `make_qx_quants` with rmse_type 1 and no importance weights (what the Q6_K ref uses). */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lq: Int8Array, lo: number): number {

@@ -2,24 +2,11 @@
 // `quantize_row_*_ref` bit for bit (the functions llama-quantize uses when there is no importance
 // matrix), including its C casts: `(int8_t)(x + 8.5f)` truncates, `roundf` rounds halves away.
 
-import { type BlockCodec, fr, int8, readF16, readU32, roundAway, writeF16, writeU32 } from "./quant-common.ts";
+import { type BlockCodec, fr, int8, readF16, readU32, roundAway, signedAbsMax, writeF16, writeU32 } from "./quant-common.ts";
 
 const QK = 32;
 
 /** Index of the first value of largest magnitude, keeping its sign (ggml's `max` for Q4_0/Q5_0). */
-function signedAbsMax(x: Float32Array, o: number): number {
-  let amax = 0;
-  let max = 0;
-  for (let j = 0; j < QK; j++) {
-    const v = x[o + j];
-    if (amax < Math.abs(v)) {
-      amax = Math.abs(v);
-      max = v;
-    }
-  }
-  return max;
-}
-
 function absMax(x: Float32Array, o: number): number {
   let amax = 0;
   for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[o + j]));
@@ -39,7 +26,7 @@ export const q4_0: BlockCodec = {
   },
   quantizeRow(x, xo, n, out, oo) {
     for (let b = 0; b < n / QK; b++, xo += QK, oo += 18) {
-      const d = fr(signedAbsMax(x, xo) / -8);
+      const d = fr(signedAbsMax(x, xo, QK) / -8);
       const id = d !== 0 ? fr(1 / d) : 0;
       writeF16(out, oo, d);
       for (let j = 0; j < 16; j++) {
@@ -101,7 +88,7 @@ export const q5_0: BlockCodec = {
   },
   quantizeRow(x, xo, n, out, oo) {
     for (let b = 0; b < n / QK; b++, xo += QK, oo += 22) {
-      const d = fr(signedAbsMax(x, xo) / -16);
+      const d = fr(signedAbsMax(x, xo, QK) / -16);
       const id = d !== 0 ? fr(1 / d) : 0;
       writeF16(out, oo, d);
       let qh = 0;
