@@ -2,8 +2,8 @@
 // models that llama.cpp loads (tensor names, shapes and llama.* keys exactly as it expects), built
 // deterministically from a seed so that two runs produce the same bytes.
 
-import { f32ToBf16, f32ToF16 } from "./f16.ts";
-import { GgmlType, ggmlTypeName } from "./ggml.ts";
+import { quantize } from "./quant.ts";
+import { GgmlType } from "./ggml.ts";
 import { GgufValueType } from "./gguf.ts";
 import type { GgufType, GgufWriteInput, GgufWriteTensor } from "./gguf.ts";
 import type { MetaValue } from "./model-file.ts";
@@ -30,7 +30,7 @@ export interface SyntheticLlamaOptions {
    * tensor (called for every tensor, norms included). Default F32.
    */
   readonly type?: GgmlType | ((name: string, shape: readonly number[]) => GgmlType);
-  /** Encoder for block types (Q8_0, Q4_K, …), e.g. quant.ts `quantize`. */
+  /** Encoder from f32 to a tensor type; default quant.ts `quantize` (every type it knows). */
   readonly quantize?: (type: GgmlType, f32: Float32Array) => Uint8Array;
   readonly seed?: number;
   /** Standard deviation of weight matrices. Default 0.02 (the usual init); the embedding uses 1. */
@@ -138,17 +138,6 @@ export function syntheticSpmVocab(size: number): { tokens: string[]; scores: num
   return { tokens, scores, types };
 }
 
-function encode(type: GgmlType, values: Float32Array, quantize: SyntheticLlamaOptions["quantize"], name: string): Uint8Array {
-  if (type === GgmlType.F32) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  if (type === GgmlType.F16 || type === GgmlType.BF16) {
-    const out = new Uint16Array(values.length);
-    const conv = type === GgmlType.F16 ? f32ToF16 : f32ToBf16;
-    for (let i = 0; i < values.length; i++) out[i] = conv(values[i]!);
-    return new Uint8Array(out.buffer);
-  }
-  if (!quantize) throw new RangeError(`synthetic model: tensor ${name} is ${ggmlTypeName(type)} but no quantize function was given`);
-  return quantize(type, values);
-}
 
 /** Writer input for a random-weight `llama` model; tensor bytes are generated as the writer asks. */
 export function syntheticLlama(opts: SyntheticLlamaOptions = {}): GgufWriteInput {
@@ -206,7 +195,7 @@ export function syntheticLlama(opts: SyntheticLlamaOptions = {}): GgufWriteInput
         // greedy decoding moves between tokens instead of settling on one at once.
         const scale = s.init === "embed" ? 1 : s.init === "norm" ? 0.1 : std;
         for (let i = 0; i < n; i++) v[i] = (s.init === "norm" ? 1 : 0) + scale * rng.normal();
-        return encode(type, v, opts.quantize, s.name);
+        return type === GgmlType.F32 ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : (opts.quantize ?? quantize)(type, v);
       },
     };
   });

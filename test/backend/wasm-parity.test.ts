@@ -11,7 +11,6 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../../src/format/ggml.ts";
 import { quantize } from "../../src/format/quant.ts";
-import { f32ToF16, f32ToBf16 } from "../../src/format/f16.ts";
 import { createRefBackend } from "../../src/backend/ref/index.ts";
 import { createWasmBackend } from "../../src/backend/wasm/index.ts";
 import type { Backend, Buf } from "../../src/backend/types.ts";
@@ -24,15 +23,6 @@ function rng(seed: number): () => number {
   };
 }
 
-function encode(type: GgmlType, w: Float32Array): Uint8Array {
-  if (type === GgmlType.F32) return new Uint8Array(w.buffer.slice(0));
-  if (type === GgmlType.F16 || type === GgmlType.BF16) {
-    const h = new Uint16Array(w.length);
-    for (let i = 0; i < w.length; i++) h[i] = type === GgmlType.F16 ? f32ToF16(w[i]!) : f32ToBf16(w[i]!);
-    return new Uint8Array(h.buffer);
-  }
-  return quantize(type, w);
-}
 
 /** Bitwise equality (so −0 ≠ 0 and NaN = NaN), naming the first difference. */
 function same(a: Float32Array, b: Float32Array, what: string): void {
@@ -72,7 +62,7 @@ for (const relaxed of [true, false]) {
 
       for (const [type, cols] of TYPES) {
         for (const rows of [13, 24, 70]) {
-          const bytes = encode(type, new Float32Array(rows * cols).map(() => rand() * 0.2));
+          const bytes = quantize(type, new Float32Array(rows * cols).map(() => rand() * 0.2));
           const wr = ref.loadWeight(type, cols, rows, bytes), ww = be.loadWeight(type, cols, rows, bytes);
           for (const nTokens of BATCHES) {
             const x = new Float32Array(nTokens * cols).map(() => rand() * 3);
