@@ -10,6 +10,7 @@ import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { hfTokenizerToMetadata } from "../src/format/hf-tokenizer.ts";
 import { tokenizerFromMetadata } from "../src/tokenizer/index.ts";
 import { FIXTURES_URL } from "../test/fixtures-path.ts";
+import { prng } from "../test/format/gguf-fuzz-lib.ts";
 
 const FIX = FIXTURES_URL.pathname;
 
@@ -52,18 +53,6 @@ const ZH_WORDS = (
   "也 很 到 说 要 去 会 着 没有 看 自己 这 那 什么 为什么 因为 所以 但是 如果 已经 可以 还是 应该"
 ).split(" ");
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** ~`targetBytes` of UTF-8: fixture prose, then generated English and Chinese paragraphs (about 2:1 by bytes). */
 export function benchText(targetBytes = 1_000_000): string {
   const parts: string[] = [];
@@ -73,7 +62,7 @@ export function benchText(targetBytes = 1_000_000): string {
   } catch {
     // Generated text alone is enough.
   }
-  const r = rng(20240501);
+  const r = prng(20240501);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
   let bytes = parts.reduce((n, p) => n + Buffer.byteLength(p), 0);
   while (bytes < targetBytes) {
