@@ -7,10 +7,10 @@
 // cells (masked ones 0, which add nothing to any lane). The query heads sharing a KV head are
 // done together: each K and V row is widened from f16 once per group.
 
-import { f32RoundF16 } from "./util";
+import { f32RoundF16, roundF16Pos4 } from "./util";
 import { fmaVV, reduce16 } from "./exact";
-import { loadW, loadS, tinyDot, vecDotF } from "./matmul-float";
-import { vExpf } from "./ops";
+import { f16x4, f16Keep, f16Scale, loadS, tinyDot, vecDotF } from "./matmul-float";
+import { vExpf, vexpV } from "./ops";
 
 /** flags bit 0: K·q on tinyBLAS; bit 1: V·p on tinyBLAS. */
 export const ATTN_KQ_TINY = 1, ATTN_KQV_TINY = 2;
@@ -40,8 +40,9 @@ function axpy(f16: i32, acc: usize, p: f32, v: usize, n: i32): void {
 function widen(f16: i32, src: usize, n: i32, dst: usize): void {
   if (!f16) { memory.copy(dst, src, <usize>n << 2); return; }
   const n4 = n & ~3;
+  const keep = f16Keep(n >> 31), scale = f16Scale(n >> 31);
   let i = 0;
-  for (; i < n4; i += 4) v128.store(dst + (<usize>i << 2), loadW(1, src, i));
+  for (; i < n4; i += 4) v128.store(dst + (<usize>i << 2), f16x4(src + (<usize>i << 1), keep, scale));
   for (; i < n; i++) store<f32>(dst + (<usize>i << 2), loadS(1, src, i));
 }
 
@@ -74,39 +75,85 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       const x = load<f32>(qBase + (<usize>i << 2));
       store<f32>(qr + (<usize>i << 2), f16 ? f32RoundF16(x) : x);
     }
+    // Probabilities are dense over the nKv cells: 0 past the highest visible cell (rounded up to
+    // whole vectors of 16, which then add exactly nothing to the sum), −inf for masked cells below
+    // it until the softmax turns them into 0.
+    let hi = 0;
+    for (let c = 0; c < cnt; c++) hi = max<i32>(hi, load<i32>(cells + (<usize>(st + c) << 2)) + 1);
+    const hiV = min<i32>(nKv, (hi + 15) & ~15);
     memory.fill(P0, 0, <usize>group * pStride);
+    const ninf = f32x4.splat(-Infinity);
+    for (let h = 0; h < group; h++) {
+      const P = P0 + <usize>h * pStride;
+      let c = 0;
+      for (; c + 4 <= hiV; c += 4) v128.store(P + (<usize>c << 2), ninf);
+      for (; c < hiV; c++) store<f32>(P + (<usize>c << 2), -Infinity);
+    }
+    // Touch the unit's K and V rows first: strided rows of one head defeat the prefetchers and the
+    // compute loops below would wait on each row's cache misses in turn; independent loads here
+    // overlap them (wasm has no prefetch instruction). Measured 2.5× on decode attention.
+    let touched = 0;
+    const kvOff = <usize>(kvh * headDim) * esz, rowBytes = <usize>headDim * esz;
+    for (let c = 0; c < cnt; c++) {
+      const off = <usize>load<i32>(cells + (<usize>(st + c) << 2)) * <usize>kvWidth * esz + kvOff;
+      for (let b: usize = 0; b < rowBytes; b += 64) touched |= load<i32>(k + off + b) | load<i32>(v + off + b);
+    }
+    store<i32>(row, touched); // keeps the loads (row is scratch, overwritten below)
     // Scores: each K row widened once, dotted with every head of the group.
     for (let c = 0; c < cnt; c++) {
       const cell = load<i32>(cells + (<usize>(st + c) << 2));
-      widen(f16, k + <usize>(cell * kvWidth + kvh * headDim) * esz, headDim, row);
+      const kRow = k + <usize>(cell * kvWidth + kvh * headDim) * esz;
+      if (group == 1) {
+        // One head: dot straight from the cache row (same products and order as on the widened row).
+        const dot = f16 ? (kqTiny ? tinyDot(1, kRow, qr, headDim) : vecDotF(1, kRow, qr, headDim))
+          : (kqTiny ? tinyDot(0, kRow, qr, headDim) : vecDotF(0, kRow, qr, headDim));
+        store<f32>(P0 + (<usize>cell << 2), <f32>(<f64>dot * scale));
+        continue;
+      }
+      widen(f16, kRow, headDim, row);
       for (let h = 0; h < group; h++) {
         const qh = qr + <usize>h * hb;
         const dot = kqTiny ? tinyDot(kind, row, qh, headDim) : vecDotF(kind, row, qh, headDim);
         store<f32>(P0 + <usize>h * pStride + (<usize>cell << 2), <f32>(<f64>dot * scale));
       }
     }
-    // Softmax per head.
+    // Softmax per head: ggml_v_expf below `vec`, libm's expf on the tail; a score of −inf (masked,
+    // or overflowed) gives 0 either way.
+    const ev = min<i32>(hiV, vec) & ~3;
     for (let h = 0; h < group; h++) {
       const P = P0 + <usize>h * pStride;
-      let mx: f32 = -Infinity;
-      for (let c = 0; c < cnt; c++) {
-        const s = load<f32>(P + (<usize>load<i32>(cells + (<usize>(st + c) << 2)) << 2));
-        if (s > mx) mx = s;
+      let mv = ninf;
+      let c = 0;
+      for (; c + 4 <= hiV; c += 4) mv = f32x4.max(mv, v128.load(P + (<usize>c << 2)));
+      let mx = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+      for (; c < hiV; c++) mx = max<f32>(mx, load<f32>(P + (<usize>c << 2)));
+      const mxv = f32x4.splat(mx);
+      for (c = 0; c < ev; c += 4) {
+        const pc = P + (<usize>c << 2);
+        const v = v128.load(pc);
+        const vis = f32x4.ne(v, ninf);
+        v128.store(pc, v128.and(vexpV(v128.and(f32x4.sub(v, mxv), vis)), vis));
       }
-      for (let c = 0; c < cnt; c++) {
-        const pc = P + (<usize>load<i32>(cells + (<usize>(st + c) << 2)) << 2);
-        const x = load<f32>(pc) - mx;
-        store<f32>(pc, pc < P + (<usize>vec << 2) ? vExpf(x) : <f32>Math.exp(<f64>x));
+      for (; c < hiV; c++) {
+        const pc = P + (<usize>c << 2);
+        const v = load<f32>(pc);
+        store<f32>(pc, v == -Infinity ? 0 : c < vec ? vExpf(v - mx) : <f32>Math.exp(<f64>(v - mx)));
       }
       let sum: f64 = 0;
-      for (let c = 0; c < vec; c += 16) {
+      for (c = 0; c < min<i32>(hiV, vec); c += 16) {
         const pc = P + (<usize>c << 2);
         sum += <f64>reduce16(v128.load(pc), v128.load(pc, 16), v128.load(pc, 32), v128.load(pc, 48));
       }
-      for (let c = vec; c < nKv; c++) sum += <f64>load<f32>(P + (<usize>c << 2));
+      for (c = vec; c < hiV; c++) sum += <f64>load<f32>(P + (<usize>c << 2));
       const inv = <f32>(1.0 / sum);
-      for (let c = 0; c < cnt; c++) {
-        const pc = P + (<usize>load<i32>(cells + (<usize>(st + c) << 2)) << 2);
+      const invv = f32x4.splat(inv);
+      for (c = 0; c + 4 <= hiV; c += 4) {
+        const pc = P + (<usize>c << 2);
+        const p = f32x4.mul(v128.load(pc), invv);
+        v128.store(pc, f16 ? roundF16Pos4(p) : p);
+      }
+      for (; c < hiV; c++) {
+        const pc = P + (<usize>c << 2);
         const p = load<f32>(pc) * inv;
         store<f32>(pc, f16 ? f32RoundF16(p) : p);
       }
@@ -115,7 +162,8 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     // each V row widened once for the group. Cells with p = 0 in every head add nothing.
     memory.fill(acc0, 0, <usize>group * accStride);
     const vBase = v + <usize>(kvh * headDim) * esz;
-    for (let c = 0; c < np; c++) {
+    const vEnd = min<i32>(np, hi);
+    for (let c = 0; c < vEnd; c++) {
       let any = false;
       for (let h = 0; h < group; h++) any = any || load<f32>(P0 + <usize>h * pStride + (<usize>c << 2)) != 0;
       if (!any) continue;

@@ -5,7 +5,7 @@
 // (64 lanes in four 16-lane accumulators, then a tail). f16 and bf16 products are exact in f32,
 // so their FMAs are a plain multiply and add; f32 products go through f64 (exact.ts).
 
-import { f16ToF32 } from "./util";
+import { f16ToF32, keepV } from "./util";
 import { fmaVV, reduce16 } from "./exact";
 import { MODE_TINY } from "./matmul";
 
@@ -14,13 +14,31 @@ import { MODE_TINY } from "./matmul";
 
 // @ts-ignore: decorator
 @inline
-export function loadW(kind: i32, p: usize, i: i32): v128 {
+export function loadW(kind: i32, p: usize, i: i32, keep: v128, scale: v128): v128 {
   if (kind == 0 || kind == 3) return v128.load(p + (<usize>i << 2));
   if (kind == 2) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1))), 16);
-  // f16 → f32: magnitude shifted into place and scaled by 2^112 (exact for subnormals), sign or-ed back.
-  const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1)));
-  const mag = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  return f16x4(p + (<usize>i << 1), keep, scale);
+}
+
+/** The constants of f16x4, kept in registers (`zero` a runtime zero, see keepI8 in util.ts). */
+// @ts-ignore: decorator
+@inline
+export function f16Keep(zero: i32): v128 { return keepV(i32x4.splat(0x8fffffff), zero); }
+// @ts-ignore: decorator
+@inline
+export function f16Scale(zero: i32): v128 { return keepV(f32x4.splat(reinterpret<f32>(0x77800000)), zero); }
+
+/**
+ * Four f16 at p as f32. The sign-extended half shifted left by 13 has the sign in bit 31, copies
+ * of it in bits 28..30 (masked off by `keep` = 0x8fffffff) and exponent and mantissa in f32
+ * position; scaling by `scale` = 2^112 rebiases the exponent, exactly for subnormals too.
+ * Four instructions (pmovsxwd from memory, shift, and, multiply). Pass the constants from
+ * outside a loop so V8 keeps them in registers.
+ */
+// @ts-ignore: decorator
+@inline
+export function f16x4(p: usize, keep: v128, scale: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), scale);
 }
 
 // @ts-ignore: decorator
@@ -34,8 +52,8 @@ export function loadS(kind: i32, p: usize, i: i32): f32 {
 /** One lane vector's fused multiply-add over elements i..i+3. */
 // @ts-ignore: decorator
 @inline
-function step(kind: i32, acc: v128, w: usize, x: usize, i: i32): v128 {
-  const wv = loadW(kind, w, i), xv = v128.load(x + (<usize>i << 2));
+function step(kind: i32, acc: v128, w: usize, x: usize, i: i32, keep: v128, scale: v128): v128 {
+  const wv = loadW(kind, w, i, keep, scale), xv = v128.load(x + (<usize>i << 2));
   return kind == 0 ? fmaVV(acc, wv, xv) : f32x4.add(acc, f32x4.mul(wv, xv));
 }
 
@@ -54,6 +72,7 @@ function bfStep(acc: v128, w: usize, x: usize, i: i32): v128 {
 // @ts-ignore: decorator
 @inline
 export function tinyDot(kind: i32, w: usize, x: usize, n: i32): f32 {
+  const keep = f16Keep(n >> 31), scale = f16Scale(n >> 31);
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
   if (kind == 2) {
     for (let i = 0; i < n; i += 32) {
@@ -61,7 +80,7 @@ export function tinyDot(kind: i32, w: usize, x: usize, n: i32): f32 {
     }
   } else {
     for (let i = 0; i < n; i += 16) {
-      a0 = step(kind, a0, w, x, i); a1 = step(kind, a1, w, x, i + 4); a2 = step(kind, a2, w, x, i + 8); a3 = step(kind, a3, w, x, i + 12);
+      a0 = step(kind, a0, w, x, i, keep, scale); a1 = step(kind, a1, w, x, i + 4, keep, scale); a2 = step(kind, a2, w, x, i + 8, keep, scale); a3 = step(kind, a3, w, x, i + 12, keep, scale);
     }
   }
   return reduce16(a0, a1, a2, a3);
@@ -71,15 +90,16 @@ export function tinyDot(kind: i32, w: usize, x: usize, n: i32): f32 {
 // @ts-ignore: decorator
 @inline
 export function vecDotF(kind: i32, w: usize, x: usize, n: i32): f32 {
+  const keep = f16Keep(n >> 31), scale = f16Scale(n >> 31);
   const z = f32x4.splat(0);
   let v0 = z, v1 = z, v2 = z, v3 = z, v4 = z, v5 = z, v6 = z, v7 = z;
   let v8 = z, v9 = z, v10 = z, v11 = z, v12 = z, v13 = z, v14 = z, v15 = z;
   const np = n & ~63;
   for (let i = 0; i < np; i += 64) {
-    v0 = step(kind, v0, w, x, i); v1 = step(kind, v1, w, x, i + 4); v2 = step(kind, v2, w, x, i + 8); v3 = step(kind, v3, w, x, i + 12);
-    v4 = step(kind, v4, w, x, i + 16); v5 = step(kind, v5, w, x, i + 20); v6 = step(kind, v6, w, x, i + 24); v7 = step(kind, v7, w, x, i + 28);
-    v8 = step(kind, v8, w, x, i + 32); v9 = step(kind, v9, w, x, i + 36); v10 = step(kind, v10, w, x, i + 40); v11 = step(kind, v11, w, x, i + 44);
-    v12 = step(kind, v12, w, x, i + 48); v13 = step(kind, v13, w, x, i + 52); v14 = step(kind, v14, w, x, i + 56); v15 = step(kind, v15, w, x, i + 60);
+    v0 = step(kind, v0, w, x, i, keep, scale); v1 = step(kind, v1, w, x, i + 4, keep, scale); v2 = step(kind, v2, w, x, i + 8, keep, scale); v3 = step(kind, v3, w, x, i + 12, keep, scale);
+    v4 = step(kind, v4, w, x, i + 16, keep, scale); v5 = step(kind, v5, w, x, i + 20, keep, scale); v6 = step(kind, v6, w, x, i + 24, keep, scale); v7 = step(kind, v7, w, x, i + 28, keep, scale);
+    v8 = step(kind, v8, w, x, i + 32, keep, scale); v9 = step(kind, v9, w, x, i + 36, keep, scale); v10 = step(kind, v10, w, x, i + 40, keep, scale); v11 = step(kind, v11, w, x, i + 44, keep, scale);
+    v12 = step(kind, v12, w, x, i + 48, keep, scale); v13 = step(kind, v13, w, x, i + 52, keep, scale); v14 = step(kind, v14, w, x, i + 56, keep, scale); v15 = step(kind, v15, w, x, i + 60, keep, scale);
   }
   // Accumulators 0+2 and 1+3 (of 16 lanes each), then 0+1.
   v0 = f32x4.add(v0, v8); v1 = f32x4.add(v1, v9); v2 = f32x4.add(v2, v10); v3 = f32x4.add(v3, v11);

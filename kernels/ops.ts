@@ -47,6 +47,15 @@ export function vExpf(x: f32): f32 {
   return <f32>f64x2.extract_lane(vexp2(f64x2.splat(<f64>x)), 0);
 }
 
+/** ggml_v_expf on four f32 lanes in either build (the relaxed one's vexp4, or two vexp2). */
+// @ts-ignore: decorator
+@inline
+export function vexpV(x: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return vexp4(x);
+  const lo = vexp2(f64x2.promote_low_f32x4(x)), hi = vexp2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
 /**
  * ggml_vec_swiglu_f32 over indices [i0, i1) of a run of n values: ggml_v_silu (x / (1 + v_expf(−x)))
  * on whole vectors of 16, libm expf on the last n mod 16.

@@ -31,6 +31,19 @@ export function f32RoundF16(f: f32): f32 {
   return f16ToF32(f32ToF16(f));
 }
 
+/**
+ * f32RoundF16 of four lanes that are ≥ 0 or NaN (probabilities): round to nearest even at mantissa
+ * bit 13 from 2^-14 up, and to a multiple of 2^-24 (half's subnormal step) below it, where adding
+ * and subtracting 0.5 lets the FPU round.
+ */
+// @ts-ignore: decorator
+@inline
+export function roundF16Pos4(p: v128): v128 {
+  const nrm = v128.and(i32x4.add(i32x4.add(p, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(p, 13), i32x4.splat(1))), i32x4.splat(0xffffe000));
+  const sub = f32x4.sub(f32x4.add(p, f32x4.splat(0.5)), f32x4.splat(0.5));
+  return v128.bitselect(sub, nrm, f32x4.lt(p, f32x4.splat(reinterpret<f32>(0x38800000))));
+}
+
 export function bf16Round(f: f32): f32 {
   // ggml's GGML_FP32_TO_BF16: NaN stays NaN (quiet), otherwise round half to even.
   const u = reinterpret<u32>(f);
