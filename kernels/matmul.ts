@@ -13,10 +13,9 @@
 // multiply-adds are emulated in f64 (exact.ts). `mode` = kind | (tokens that run gemm) << 4: the
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8 } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, PF, touch, sinkTouch } from "./util";
 import { fmaSI, fmaVF, splatLane, splatS, hsum8 } from "./exact";
 
-const PF: usize = 384;
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
 
 /** High nibbles of 16 bytes. x64 has no byte shifts (V8 emulates i8x16.shr_u with several
@@ -256,8 +255,7 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
       // Running pointers: V8 keeps them in registers; indices would cost a shift and an add per stream.
       let xp = a, p = gq, x16 = a + <usize>cols, sp = gs, dp = ad, bp = as;
       for (let b = 0; b < nb; b++) {
-        const pf = p + PF, sf = sp + (PF >> 2);
-        touched |= load<u8>(select<usize>(pf, p, pf < qEnd)) | load<u8>(select<usize>(sf, sp, sf < sEnd));
+        if (fam == F_Q4_0) touched |= touch(p + PF, 64, qEnd) | touch(sp + (PF >> 2), 16, sEnd);
         const xl = v128.load(xp), xh = v128.load(xp, 16);
         let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 3, xl, xh, x16, m4, ones, tab))
           : rows4Sum(fam, p, xl, xh, m4, ones);
@@ -268,7 +266,7 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
       storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
     }
   }
-  if (touched == 0x12345) store<u8>(out, 0);
+  sinkTouch(touched, out);
 }
 
 /**
