@@ -7,10 +7,10 @@
 // cells (masked ones 0, which add nothing to any lane). The query heads sharing a KV head are
 // done together: each K and V row is widened from f16 once per group.
 
-import { f32RoundF16, roundF16Pos4 } from "./util";
+import { f32RoundF16, roundF16Pos4, keepV } from "./util";
 import { fmaVV, reduce16 } from "./exact";
 import { f16x4, f16Keep, f16Scale, loadS, tinyDot, vecDotF } from "./matmul-float";
-import { vExpf, vexpV } from "./ops";
+import { vExpf, vexpV, ek, LOG2E, EXP_R, LN2_HI, LN2_LO, C5, C4, C3, C2, C1 } from "./ops";
 
 /** flags bit 0: K·q on tinyBLAS; bit 1: V·p on tinyBLAS. */
 export const ATTN_KQ_TINY = 1, ATTN_KQV_TINY = 2;
@@ -120,6 +120,9 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     // Softmax per head: ggml_v_expf below `vec`, libm's expf on the tail; a score of −inf (masked,
     // or overflowed) gives 0 either way.
     const ev = min<i32>(hiV, vec) & ~3;
+    const z = nKv >> 31;
+    const kL2e = ek(LOG2E, z), kR = ek(EXP_R, z), kHi = ek(LN2_HI, z), kLo = ek(LN2_LO, z), k5 = ek(C5, z), k4 = ek(C4, z);
+    const k3 = ek(C3, z), k2 = ek(C2, z), k1 = ek(C1, z), kOne = ek(1, z), kMax = ek(126, z), kS = keepV(i32x4.splat(0x80000000), z);
     for (let h = 0; h < group; h++) {
       const P = P0 + <usize>h * pStride;
       let mv = ninf;
@@ -132,7 +135,7 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
         const pc = P + (<usize>c << 2);
         const v = v128.load(pc);
         const vis = f32x4.ne(v, ninf);
-        v128.store(pc, v128.and(vexpV(v128.and(f32x4.sub(v, mxv), vis)), vis));
+        v128.store(pc, v128.and(vexpV(v128.and(f32x4.sub(v, mxv), vis), kL2e, kR, kHi, kLo, k5, k4, k3, k2, k1, kOne, kMax, kS), vis));
       }
       for (; c < hiV; c++) {
         const pc = P + (<usize>c << 2);

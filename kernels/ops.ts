@@ -1,6 +1,6 @@
 // Elementwise and attention kernels. Each takes the slice of the work a thread owns.
 
-import { f32ToF16 } from "./util";
+import { f32ToF16, keepV } from "./util";
 
 // ---- ggml_v_expf (the AVX-512 polynomial behind softmax and SiLU), as src/backend/ref/ggml-math.ts
 // computes it: every step one f32 operation, FMAs emulated in f64. Two lanes of f64 holding f32
@@ -16,10 +16,10 @@ function fma2(a: v128, b: v128, c: v128): v128 { return r32(f64x2.add(f64x2.mul(
 @inline
 function k2(c: f64): v128 { return f64x2.splat(c); }
 
-const EXP_R: f64 = 12582912.0;
-const LOG2E: f64 = <f64><f32>1.4426950216293335, LN2_HI: f64 = <f64><f32>0.693145751953125, LN2_LO: f64 = <f64><f32>1.428606765330187e-06;
-const C5: f64 = <f64><f32>0.008247390389442444, C4: f64 = <f64><f32>0.04189976677298546, C3: f64 = <f64><f32>0.16668395698070526;
-const C2: f64 = <f64><f32>0.4999912679195404, C1: f64 = <f64><f32>0.9999994039535522;
+export const EXP_R: f64 = 12582912.0;
+export const LOG2E: f64 = <f64><f32>1.4426950216293335, LN2_HI: f64 = <f64><f32>0.693145751953125, LN2_LO: f64 = <f64><f32>1.428606765330187e-06;
+export const C5: f64 = <f64><f32>0.008247390389442444, C4: f64 = <f64><f32>0.04189976677298546, C3: f64 = <f64><f32>0.16668395698070526;
+export const C2: f64 = <f64><f32>0.4999912679195404, C1: f64 = <f64><f32>0.9999994039535522;
 
 /** ggml_v_expf on two f32 values held as f64; lanes whose exponent leaves ±192 are fixed up scalar. */
 // @ts-ignore: decorator
@@ -47,50 +47,67 @@ export function vExpf(x: f32): f32 {
   return <f32>f64x2.extract_lane(vexp2(f64x2.splat(<f64>x)), 0);
 }
 
-/** ggml_v_expf on four f32 lanes in either build (the relaxed one's vexp4, or two vexp2). */
+/**
+ * ggml_v_expf on four f32 lanes in either build: the relaxed one's vexp4k (with the constants
+ * of expConsts), or two vexp2.
+ */
 // @ts-ignore: decorator
 @inline
-export function vexpV(x: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return vexp4(x);
+export function vexpV(x: v128, kL2e: v128, kR: v128, kHi: v128, kLo: v128, k5: v128, k4: v128, k3: v128, k2: v128, k1: v128,
+  kOne: v128, kMax: v128, kS: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return vexp4k(x, kL2e, kR, kHi, kLo, k5, k4, k3, k2, k1, kOne, kMax, kS);
   const lo = vexp2(f64x2.promote_low_f32x4(x)), hi = vexp2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
   return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/**
+ * ggml_v_expf's f32 constants held in registers: V8 rebuilds a splat constant (three instructions)
+ * at every use inside a loop, which made the vector exp about twice as slow. Made once per kernel
+ * call with a runtime zero `z` (keepV).
+ */
+// @ts-ignore: decorator
+@inline
+export function ek(c: f64, z: i32): v128 { return keepV(f32x4.splat(<f32>c), z); }
+
+/**
+ * ggml_v_expf on four f32 lanes with f32x4.relaxed_madd as the FMA (the relaxed build; see
+ * exact.ts); lanes whose exponent leaves ±126 (where the f32 scaling would round twice) take the
+ * f64 path. The k* arguments are the constants from ek (same names as above; kS = sign bit).
+ */
+// @ts-ignore: decorator
+@inline
+export function vexp4k(x: v128, kL2e: v128, kR: v128, kHi: v128, kLo: v128, k5: v128, k4: v128, k3: v128, k2: v128, k1: v128,
+  kOne: v128, kMax: v128, kS: v128): v128 {
+  const z = f32x4.relaxed_madd(x, kL2e, kR);
+  const n = f32x4.sub(z, kR);
+  const nn = v128.xor(n, kS);
+  const b = f32x4.relaxed_madd(nn, kLo, f32x4.relaxed_madd(nn, kHi, x));
+  const u = f32x4.mul(b, b);
+  const j = f32x4.relaxed_madd(f32x4.relaxed_madd(f32x4.relaxed_madd(k5, b, k4), u, f32x4.relaxed_madd(k3, b, k2)), u,
+    f32x4.relaxed_madd(k1, b, kOne));
+  if (!i32x4.all_true(f32x4.le(v128.andnot(n, kS), kMax))) {
+    const lo = vexp2(f64x2.promote_low_f32x4(x)), hi = vexp2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
+    return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  }
+  // 2^n as f32 bits: (n + 127) << 23, with 127 taken from kOne's exponent field (1.0f = 127 << 23).
+  return f32x4.mul(j, i32x4.add(i32x4.shl(i32x4.trunc_sat_f32x4_s(n), 23), kOne));
 }
 
 /**
  * ggml_vec_swiglu_f32 over indices [i0, i1) of a run of n values: ggml_v_silu (x / (1 + v_expf(−x)))
  * on whole vectors of 16, libm expf on the last n mod 16.
  */
-/**
- * ggml_v_expf on four f32 lanes with f32x4.relaxed_madd as the FMA (the relaxed build; see
- * exact.ts); lanes whose exponent leaves ±126 (where the f32 scaling would round twice) take the
- * f64 path.
- */
-// @ts-ignore: decorator
-@inline
-function vexp4(x: v128): v128 {
-  const k = (c: f64): v128 => f32x4.splat(<f32>c);
-  const z = f32x4.relaxed_madd(x, k(LOG2E), k(EXP_R));
-  const n = f32x4.sub(z, k(EXP_R));
-  const nn = f32x4.neg(n);
-  const b = f32x4.relaxed_madd(nn, k(LN2_LO), f32x4.relaxed_madd(nn, k(LN2_HI), x));
-  const u = f32x4.mul(b, b);
-  const j = f32x4.relaxed_madd(f32x4.relaxed_madd(f32x4.relaxed_madd(k(C5), b, k(C4)), u, f32x4.relaxed_madd(k(C3), b, k(C2))), u,
-    f32x4.relaxed_madd(k(C1), b, k(1)));
-  if (!i32x4.all_true(f32x4.le(f32x4.abs(n), k(126)))) {
-    const lo = vexp2(f64x2.promote_low_f32x4(x)), hi = vexp2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
-    return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-  }
-  return f32x4.mul(j, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
-}
-
 export function siluMul(g: usize, u: usize, i0: i32, i1: i32, n: i32, out: usize): void {
   const vec = min<i32>(i1, n - n % 16);
   let i = i0;
   if (ASC_FEATURE_RELAXED_SIMD) {
+    const z = n >> 31;
+    const kL2e = ek(LOG2E, z), kR = ek(EXP_R, z), kHi = ek(LN2_HI, z), kLo = ek(LN2_LO, z), k5 = ek(C5, z), k4 = ek(C4, z);
+    const k3 = ek(C3, z), k2 = ek(C2, z), k1 = ek(C1, z), kOne = ek(1, z), kMax = ek(126, z), kS = keepV(i32x4.splat(0x80000000), z);
     for (; i + 4 <= vec; i += 4) {
       const o = <usize>i << 2;
       const x = v128.load(g + o);
-      const s = f32x4.div(x, f32x4.add(f32x4.splat(1), vexp4(f32x4.neg(x))));
+      const s = f32x4.div(x, f32x4.add(kOne, vexp4k(v128.xor(x, kS), kL2e, kR, kHi, kLo, k5, k4, k3, k2, k1, kOne, kMax, kS)));
       v128.store(out + o, f32x4.mul(s, v128.load(u + o)));
     }
   }
