@@ -7,9 +7,9 @@
 // cells (masked ones 0, which add nothing to any lane). The query heads sharing a KV head are
 // done together: each K and V row is widened from f16 once per group.
 
-import { f32RoundF16, roundF16Pos4, keepV } from "./util";
+import { f32RoundF16, roundF16Pos4, keepV, f16x4, f16Keep, f16Scale } from "./util";
 import { fmaVV, reduce16 } from "./exact";
-import { f16x4, f16Keep, f16Scale, loadS, tinyDot, vecDotF } from "./matmul-float";
+import { loadS, tinyDot, vecDotF } from "./matmul-float";
 import { vExpf, vexpV, ek, LOG2E, EXP_R, LN2_HI, LN2_LO, C5, C4, C3, C2, C1 } from "./ops";
 
 /** flags bit 0: K·q on tinyBLAS; bit 1: V·p on tinyBLAS. */

@@ -5,7 +5,7 @@
 // (64 lanes in four 16-lane accumulators, then a tail). f16 and bf16 products are exact in f32,
 // so their FMAs are a plain multiply and add; f32 products go through f64 (exact.ts).
 
-import { f16ToF32, keepV } from "./util";
+import { f16ToF32, f16x4, f16Keep, f16Scale } from "./util";
 import { fmaVV, reduce16 } from "./exact";
 import { MODE_TINY } from "./matmul";
 
@@ -18,27 +18,6 @@ export function loadW(kind: i32, p: usize, i: i32, keep: v128, scale: v128): v12
   if (kind == 0 || kind == 3) return v128.load(p + (<usize>i << 2));
   if (kind == 2) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1))), 16);
   return f16x4(p + (<usize>i << 1), keep, scale);
-}
-
-/** The constants of f16x4, kept in registers (`zero` a runtime zero, see keepI8 in util.ts). */
-// @ts-ignore: decorator
-@inline
-export function f16Keep(zero: i32): v128 { return keepV(i32x4.splat(0x8fffffff), zero); }
-// @ts-ignore: decorator
-@inline
-export function f16Scale(zero: i32): v128 { return keepV(f32x4.splat(reinterpret<f32>(0x77800000)), zero); }
-
-/**
- * Four f16 at p as f32. The sign-extended half shifted left by 13 has the sign in bit 31, copies
- * of it in bits 28..30 (masked off by `keep` = 0x8fffffff) and exponent and mantissa in f32
- * position; scaling by `scale` = 2^112 rebiases the exponent, exactly for subnormals too.
- * Four instructions (pmovsxwd from memory, shift, and, multiply). Pass the constants from
- * outside a loop so V8 keeps them in registers.
- */
-// @ts-ignore: decorator
-@inline
-export function f16x4(p: usize, keep: v128, scale: v128): v128 {
-  return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), scale);
 }
 
 // @ts-ignore: decorator

@@ -13,7 +13,7 @@
 // multiply-adds are emulated in f64 (exact.ts). `mode` = kind | (tokens that run gemm) << 4: the
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, PF, touch, sinkTouch } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, PF, touch, sinkTouch, f16x4, f16Keep, f16Scale } from "./util";
 import { fmaSI, fmaVF, splatLane, splatS, hsum8 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
@@ -34,7 +34,17 @@ const F_Q8_0 = 0, F_Q4_0 = 1, F_Q4_1 = 2, F_Q5_0 = 3, F_Q5_1 = 4, F_IQ4_NL = 5;
 function qBytes(fam: i32): usize { return fam == F_Q8_0 ? 128 : fam == F_Q5_0 || fam == F_Q5_1 ? 80 : 64; }
 // @ts-ignore: decorator
 @inline
-function sBytes(fam: i32): usize { return fam == F_Q4_1 || fam == F_Q5_1 ? 32 : 16; }
+function sBytes(fam: i32): usize { return fam == F_Q4_1 || fam == F_Q5_1 ? 32 : fam == F_Q4_0 ? 8 : 16; }
+/**
+ * The four rows' scales of a block as f32. Q4_0 keeps them as the file's f16 (decode reads 72
+ * bytes per 4 rows × 32 values instead of 80 with f32 scales); hk, hs: f16Keep, f16Scale.
+ */
+// @ts-ignore: decorator
+@inline
+function scales4(fam: i32, sp: usize, hk: v128, hs: v128): v128 {
+  return fam == F_Q4_0 ? f16x4(sp, hk, hs) : v128.load(sp);
+}
+
 // @ts-ignore: decorator
 @inline
 function hasMin(fam: i32): bool { return fam == F_Q4_1 || fam == F_Q5_1; }
@@ -146,6 +156,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
   const zero = f32x4.splat(0);
   const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31), ones8 = keepI8(1, rows >> 31);
   const tab = keepV(iq4Table(), rows >> 31);
+  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * qb;
     const gs = ws + <usize>g * <usize>nb * sb;
@@ -166,7 +177,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
           const x16 = a + <usize>cols + <usize>(bb * 64);
           const xl = v128.load(a + <usize>(bb * 32)), xh = v128.load(a + <usize>(bb * 32), 16);
           const bl = i16x8.shl(pairs8(xl, ones8), off), bh = i16x8.shl(pairs8(xh, ones8), off);
-          const d = f32x4.mul(v128.load(sp), f32x4.splat(load<f32>(ad + (<usize>bb << 2))));
+          const d = f32x4.mul(scales4(fam, sp, hk, hs), f32x4.splat(load<f32>(ad + (<usize>bb << 2))));
           const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
           if (k == 0) {
             A0 = fmaSI(A0, d0, lanes32(fam, q, 0, 0, xl, bl, x16, m4, ones, tab)); B0 = fmaSI(B0, d0, lanes32(fam, q, 0, 1, xh, bh, x16, m4, ones, tab));
@@ -192,7 +203,7 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
       if (dual && b < nb) {
         const q = gq + <usize>b * qb;
         const x16 = a + <usize>cols + <usize>(b * 64);
-        const d = f32x4.mul(v128.load(gs + <usize>b * sb), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
+        const d = f32x4.mul(scales4(fam, gs + <usize>b * sb, hk, hs), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
         const xl = v128.load(a + <usize>(b * 32)), xh = v128.load(a + <usize>(b * 32), 16);
         const tot = reduce4(rowSum(fam, q, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, q, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, q, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, q, 3, xl, xh, x16, m4, ones, tab));
         res = fmaVF(res, d, tot);
@@ -210,13 +221,15 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
 @inline
 function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
-  const qEnd = wq + <usize>((rows + 3) >> 2) * <usize>nb * 64, sEnd = ws + <usize>((rows + 3) >> 2) * <usize>nb * 16;
+  const sb = sBytes(fam);
+  const qEnd = wq + <usize>((rows + 3) >> 2) * <usize>nb * 64, sEnd = ws + <usize>((rows + 3) >> 2) * <usize>nb * sb;
+  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
   let touched: u32 = 0;
   const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31);
   const tab = keepV(iq4Table(), rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * 64;
-    const gs = ws + <usize>g * <usize>nb * 16;
+    const gs = ws + <usize>g * <usize>nb * sb;
     const valid = min<i32>(4, rows - g * 4);
     let t = 0;
     if (fam == F_Q4_0) {
@@ -236,12 +249,12 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
           const x2 = i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi)), y2 = i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi));
           w = v128.load(p, 48); lo = v128.and(w, m4); hi = hiNib(w, m4);
           const hx23 = fold2i16(x2, i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi))), hy23 = fold2i16(y2, i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi)));
-          const sc = v128.load(sp);
+          const sc = scales4(fam, sp, hk, hs);
           const tx = i32x4.sub(fold4i16(hx01, hx23, ones), i32x4.shl(v128.load32_splat(sx), 3));
           const ty = i32x4.sub(fold4i16(hy01, hy23, ones), i32x4.shl(v128.load32_splat(sy), 3));
           acc0 = fmaVF(acc0, f32x4.mul(sc, v128.load32_splat(dx)), tx);
           acc1 = fmaVF(acc1, f32x4.mul(sc, v128.load32_splat(dy)), ty);
-          xp += 32; yp += 32; p += 64; sp += 16; dx += 4; dy += 4; sx += 4; sy += 4;
+          xp += 32; yp += 32; p += 64; sp += sb; dx += 4; dy += 4; sx += 4; sy += 4;
         }
         storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
         storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
@@ -255,13 +268,13 @@ function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
       // Running pointers: V8 keeps them in registers; indices would cost a shift and an add per stream.
       let xp = a, p = gq, x16 = a + <usize>cols, sp = gs, dp = ad, bp = as;
       for (let b = 0; b < nb; b++) {
-        if (fam == F_Q4_0) touched |= touch(p + PF, 64, qEnd) | touch(sp + (PF >> 2), 16, sEnd);
+        if (fam == F_Q4_0) touched |= touch(p + PF, 64, qEnd) | touch(sp + (PF >> 3), 8, sEnd);
         const xl = v128.load(xp), xh = v128.load(xp, 16);
         let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 3, xl, xh, x16, m4, ones, tab))
           : rows4Sum(fam, p, xl, xh, m4, ones);
         if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.shl(v128.load32_splat(bp), 3));
-        acc = fmaVF(acc, f32x4.mul(v128.load(sp), v128.load32_splat(dp)), tot);
-        xp += 32; p += 64; x16 += 64; sp += 16; dp += 4; bp += 4;
+        acc = fmaVF(acc, f32x4.mul(scales4(fam, sp, hk, hs), v128.load32_splat(dp)), tot);
+        xp += 32; p += 64; x16 += 64; sp += sb; dp += 4; bp += 4;
       }
       storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
     }

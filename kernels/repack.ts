@@ -28,7 +28,7 @@ export function repackQ4_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
     for (let b = 0; b < nb; b++) {
       const blk = src + <usize>(i * nb + b) * 18;
       const gb = <usize>g * <usize>nb + <usize>b;
-      store<f32>(ds + ((gb * 4 + <usize>r) << 2), f16ToF32(load<u16>(blk)));
+      store<u16>(ds + ((gb * 4 + <usize>r) << 1), load<u16>(blk)); // scales stay f16 (matmul.ts scales4)
       memory.copy(dq + gb * 64 + <usize>(r * 16), blk + 2, 16);
     }
   }
@@ -129,7 +129,7 @@ export function rowQ4_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void
   const g = R >> 2, r = R & 3;
   for (let b = 0; b < nb; b++) {
     const gb = <usize>g * <usize>nb + <usize>b;
-    const d = load<f32>(ds + ((gb * 4 + <usize>r) << 2));
+    const d = f16ToF32(load<u16>(ds + ((gb * 4 + <usize>r) << 1)));
     const q = dq + gb * 64 + <usize>(r * 16);
     for (let j = 0; j < 16; j++) {
       const v = load<u8>(q + j);

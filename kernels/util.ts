@@ -151,6 +151,27 @@ export function keepI16(x: i32, zero: i32): v128 { return i16x8.splat(<i16>(x | 
 @inline
 export function keepV(v: v128, zero: i32): v128 { return v128.or(v, i32x4.splat(zero)); }
 
+/**
+ * Four f16 at p as f32. The sign-extended half shifted left by 13 has the sign in bit 31, copies
+ * of it in bits 28..30 (masked off by `keep` = 0x8fffffff) and exponent and mantissa in f32
+ * position; scaling by `scale` = 2^112 rebiases the exponent, exactly for subnormals too.
+ * Four instructions (pmovsxwd from memory, shift, and, multiply). Pass the constants from
+ * outside a loop so V8 keeps them in registers.
+ */
+// @ts-ignore: decorator
+@inline
+export function f16x4(p: usize, keep: v128, scale: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), scale);
+}
+
+/** The constants of f16x4, kept in registers (`zero` a runtime zero, see keepI8 in util.ts). */
+// @ts-ignore: decorator
+@inline
+export function f16Keep(zero: i32): v128 { return keepV(i32x4.splat(0x8fffffff), zero); }
+// @ts-ignore: decorator
+@inline
+export function f16Scale(zero: i32): v128 { return keepV(f32x4.splat(reinterpret<f32>(0x77800000)), zero); }
+
 /** i16x8.extadd_pairwise_i8x16_s with `ones8` = keepI8(1, z): V8 lowers both to one pmaddubsw, this one without a constant load. */
 // @ts-ignore: decorator
 @inline
