@@ -69,7 +69,8 @@ export interface Backend {
   loadWeight(type: GgmlType, cols: number, rows: number, bytes: Uint8Array): Weight;
   /**
    * Like `loadWeight`, pulling the bytes in slices of whole rows (`read(byteOffset, length)`), so
-   * that a multi-GB model never has a whole tensor in JS memory. Optional.
+   * that a multi-GB model never has a whole tensor in JS memory. Each slice is consumed before
+   * the next `read` is called, so the reader may reuse one array. Optional.
    */
   loadWeightSliced?(type: GgmlType, cols: number, rows: number, read: (offset: number, length: number) => Promise<Uint8Array>): Promise<Weight>;
   /** A 1-D f32 vector (norm weights, biases) as a buffer usable by elementwise ops. */

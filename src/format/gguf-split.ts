@@ -67,10 +67,10 @@ export class SplitGguf implements ModelFile {
     return p.readTensor(name);
   }
 
-  async readTensorRange(name: string, offset: number, length: number): Promise<Uint8Array> {
+  async readTensorRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const p = this.#partOf.get(name);
     if (!p) throw new GgufError(this.name, 0, `no tensor named "${name}"`);
-    return p.readTensorRange(name, offset, length);
+    return p.readTensorRange(name, offset, length, into);
   }
 
   async close(): Promise<void> {

@@ -322,11 +322,16 @@ export class GgufFile implements ModelFile {
     return this.source.read(this.dataOffset + t.offset, t.byteLength);
   }
 
-  async readTensorRange(name: string, offset: number, length: number): Promise<Uint8Array> {
+  /** `into` (length bytes), when given, may be filled and returned instead of a new array. */
+  async readTensorRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const t = this.#byName.get(name);
     if (!t) throw new UserError(`${this.name}: no tensor named "${name}"`);
     if (!(offset >= 0 && length >= 0 && offset + length <= t.byteLength)) {
       throw new RangeError(`${this.name}: bytes ${offset}..${offset + length} are outside tensor "${name}" (${t.byteLength} bytes)`);
+    }
+    if (into && into.byteLength === length && this.source.readInto) {
+      await this.source.readInto(this.dataOffset + t.offset + offset, into);
+      return into;
     }
     return this.source.read(this.dataOffset + t.offset + offset, length);
   }

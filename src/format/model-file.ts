@@ -28,6 +28,6 @@ export interface ModelFile {
   /** Raw bytes of one tensor in GGML layout (`byteLength` bytes). Fetched on demand. */
   readTensor(name: string): Promise<Uint8Array>;
   /** Bytes [offset, offset + length) of one tensor's data, where the format stores it as is. */
-  readTensorRange?(name: string, offset: number, length: number): Promise<Uint8Array>;
+  readTensorRange?(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }

@@ -12,6 +12,8 @@ export interface RandomAccessSource {
    * callers check ranges against `size` first so that they can report a format error instead.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Optional: fill `dest` with bytes [offset, offset + dest.length) instead of allocating. */
+  readInto?(offset: number, dest: Uint8Array): Promise<void>;
   close?(): Promise<void>;
 }
 

@@ -43,7 +43,10 @@ export class LlamaModel {
   private readonly backend: Backend;
   private readonly w: LlamaWeights;
   private readonly rope: RopeParams;
-  private readonly s: Record<"x" | "h" | "q" | "k" | "v" | "attn" | "o" | "gate" | "up" | "last", Buf>;
+  // Activations for `capacity` tokens, grown on demand up to maxBatch: decode-only use keeps them
+  // small (a 256-token batch of TinyLlama's would take 25 MB).
+  private s: Record<"x" | "h" | "q" | "k" | "v" | "attn" | "o" | "gate" | "up" | "last", Buf>;
+  private capacity = 0;
   // Logits of a 128k vocabulary are large; sized for the most output rows asked for so far.
   private logits: Buf;
 
@@ -53,13 +56,18 @@ export class LlamaModel {
     this.w = weights;
     this.maxBatch = maxBatch;
     this.rope = ropeParams(config, weights.ropeFreqs);
-    const { dim, nHeads, nKvHeads, headDim, ffnDim, vocabSize } = config;
-    const a = (width: number) => backend.alloc(maxBatch * width);
-    this.s = {
+    this.s = this.activations(Math.min(maxBatch, 8));
+    this.logits = backend.alloc(config.vocabSize);
+  }
+
+  private activations(tokens: number): LlamaModel["s"] {
+    const { dim, nHeads, nKvHeads, headDim, ffnDim } = this.config;
+    const a = (width: number) => this.backend.alloc(tokens * width);
+    this.capacity = tokens;
+    return {
       x: a(dim), h: a(dim), q: a(nHeads * headDim), k: a(nKvHeads * headDim), v: a(nKvHeads * headDim),
       attn: a(nHeads * headDim), o: a(dim), gate: a(ffnDim), up: a(ffnDim), last: a(dim),
     };
-    this.logits = backend.alloc(vocabSize);
   }
 
   /** Run the batch, appending its tokens to their sequences in `kv`; returns logits for `outputRows`. */
@@ -67,6 +75,10 @@ export class LlamaModel {
     const n = batch.tokens.length;
     if (n === 0 || n > this.maxBatch) throw new RangeError(`batch of ${n} tokens (max ${this.maxBatch})`);
     const { dim, nHeads, nKvHeads, headDim, ffnDim, rmsEps, vocabSize } = this.config;
+    if (n > this.capacity) {
+      for (const buf of Object.values(this.s)) this.backend.free(buf);
+      this.s = this.activations(Math.min(this.maxBatch, Math.max(n, 2 * this.capacity)));
+    }
     const b = this.backend, s = this.s, w = this.w, dbg = this.debug;
     const kvDim = nKvHeads * headDim;
     const placement = kv.place(batch.seqIds);

@@ -29,8 +29,14 @@ export class FileSource implements RandomAccessSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this, offset, length);
     const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.byteLength;
+    checkRange(this, offset, length);
     let done = 0;
     // A single read may return fewer bytes than asked (large ranges, some file systems).
     while (done < length) {
@@ -38,7 +44,6 @@ export class FileSource implements RandomAccessSource {
       if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at offset ${offset + done} (file changed while open?)`);
       done += bytesRead;
     }
-    return out;
   }
 
   async close(): Promise<void> {
