@@ -1,6 +1,7 @@
 // Quantized matrix × activations for the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
 // IQ4_NL). Weights are repacked at load (repack.ts): rows in groups of 4, the 4 rows' quants of
-// one block side by side, scales in a separate f32 array. A group's weights stay in L1 while
+// one block side by side (Q4_0: interleaved 4 bytes at a time, see q4Sums), scales in a separate
+// array (f32; Q4_0 keeps the file's f16). A group's weights stay in L1 while
 // every token of the batch streams past them. Each kernel computes row groups [g0, g1) for all
 // nTok tokens: out[t*rows + r].
 //
@@ -14,7 +15,7 @@
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
 import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, PF, touch, sinkTouch, f16x4, f16Keep, f16Scale } from "./util";
-import { fmaSI, fmaVF, splatLane, splatS, hsum8 } from "./exact";
+import { fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
 
@@ -73,7 +74,8 @@ function highBits(h: u32, hi: bool): v128 {
 // @ts-ignore: decorator
 @inline
 function nibbles(fam: i32, q: usize, r: i32, half: i32, m4: v128): v128 {
-  const w = v128.load(q + <usize>(r * 16));
+  // Q4_0 interleaves its rows 4 bytes at a time (q4Repack): row r's 16 bytes are lane r of each vector.
+  const w = fam == F_Q4_0 ? tr4(v128.load(q), v128.load(q, 16), v128.load(q, 32), v128.load(q, 48), r) : v128.load(q + <usize>(r * 16));
   let v = half == 0 ? v128.and(w, m4) : hiNib(w, m4);
   if (fam == F_Q5_0 || fam == F_Q5_1) v = v128.or(v, highBits(load<u32>(q + 64 + <usize>(r * 4)), half == 1));
   return v;
@@ -111,35 +113,6 @@ function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16
 function rowSum(fam: i32, q: usize, r: i32, xl: v128, xh: v128, x16: usize, m4: v128, ones: v128, tab: v128): v128 {
   if (wide(fam)) return i32x4.add(lanes32(fam, q, r, 0, xl, xl, x16, m4, ones, tab), lanes32(fam, q, r, 1, xh, xh, x16, m4, ones, tab));
   return dot2I8U7k(xl, nibbles(fam, q, r, 0, m4), xh, nibbles(fam, q, r, 1, m4), ones);
-}
-
-/**
- * Block sums of a group's four rows (4-bit families), lane r = row r. The per-row i16 pair sums
- * are folded across rows while still i16 (16 products of a nibble and a Q8 value: at most
- * 16·15·127 = 30480) and widened once.
- */
-// @ts-ignore: decorator
-@inline
-function rows4Sum(fam: i32, q: usize, xl: v128, xh: v128, m4: v128, ones: v128): v128 {
-  const r0 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 0, 0, m4)), dotI8U7(xh, nibbles(fam, q, 0, 1, m4)));
-  const r1 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 1, 0, m4)), dotI8U7(xh, nibbles(fam, q, 1, 1, m4)));
-  const r2 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 2, 0, m4)), dotI8U7(xh, nibbles(fam, q, 2, 1, m4)));
-  const r3 = i16x8.add(dotI8U7(xl, nibbles(fam, q, 3, 0, m4)), dotI8U7(xh, nibbles(fam, q, 3, 1, m4)));
-  return fold4i16(fold2i16(r0, r1), fold2i16(r2, r3), ones);
-}
-
-/** Two rows' i16 pair sums folded to four lanes each: [r0 r0 r1 r1 r0 r0 r1 r1]. */
-// @ts-ignore: decorator
-@inline
-function fold2i16(r0: v128, r1: v128): v128 {
-  return i16x8.add(v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), v128.shuffle<i32>(r0, r1, 2, 6, 3, 7));
-}
-
-/** Four rows' totals (i32 lane r = row r) from fold2i16 of rows 0,1 and of rows 2,3. */
-// @ts-ignore: decorator
-@inline
-function fold4i16(t01: v128, t23: v128, ones: v128): v128 {
-  return i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i64>(t01, t23, 0, 2), v128.shuffle<i64>(t01, t23, 1, 3)), ones);
 }
 
 /**
@@ -214,72 +187,116 @@ function vec32(fam: i32, dual: bool, wq: usize, ws: usize, cols: i32, rows: i32,
 }
 
 /**
- * MODE_REPACK (Q4_0, IQ4_NL): acc_r = fma(block sum_r, d_w·d_x, acc_r). Token pairs share each
- * weight load and unpack (prefill).
+ * MODE_REPACK (IQ4_NL): acc_r = fma(block sum_r, d_w·d_x, acc_r), one token at a time.
  */
 // @ts-ignore: decorator
 @inline
 function repack32(fam: i32, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
   const sb = sBytes(fam);
-  const qEnd = wq + <usize>((rows + 3) >> 2) * <usize>nb * 64, sEnd = ws + <usize>((rows + 3) >> 2) * <usize>nb * sb;
-  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
-  let touched: u32 = 0;
   const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31);
   const tab = keepV(iq4Table(), rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * 64;
     const gs = ws + <usize>g * <usize>nb * sb;
     const valid = min<i32>(4, rows - g * 4);
-    let t = 0;
-    if (fam == F_Q4_0) {
-      for (; t + 2 <= nTok; t += 2) {
-        const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
-        const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
-        const as = ad + <usize>(4 * nb), bsum = bd + <usize>(4 * nb);
-        let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-        let xp = a, yp = b2, p = gq, sp = gs, dx = ad, dy = bd, sx = as, sy = bsum;
-        for (let b = 0; b < nb; b++) {
-          const xl = v128.load(xp), xh = v128.load(xp, 16), yl = v128.load(yp), yh = v128.load(yp, 16);
-          let w = v128.load(p), lo = v128.and(w, m4), hi = hiNib(w, m4);
-          const x0 = i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi)), y0 = i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi));
-          w = v128.load(p, 16); lo = v128.and(w, m4); hi = hiNib(w, m4);
-          const hx01 = fold2i16(x0, i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi))), hy01 = fold2i16(y0, i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi)));
-          w = v128.load(p, 32); lo = v128.and(w, m4); hi = hiNib(w, m4);
-          const x2 = i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi)), y2 = i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi));
-          w = v128.load(p, 48); lo = v128.and(w, m4); hi = hiNib(w, m4);
-          const hx23 = fold2i16(x2, i16x8.add(dotI8U7(xl, lo), dotI8U7(xh, hi))), hy23 = fold2i16(y2, i16x8.add(dotI8U7(yl, lo), dotI8U7(yh, hi)));
-          const sc = scales4(fam, sp, hk, hs);
-          const tx = i32x4.sub(fold4i16(hx01, hx23, ones), i32x4.shl(v128.load32_splat(sx), 3));
-          const ty = i32x4.sub(fold4i16(hy01, hy23, ones), i32x4.shl(v128.load32_splat(sy), 3));
-          acc0 = fmaVF(acc0, f32x4.mul(sc, v128.load32_splat(dx)), tx);
-          acc1 = fmaVF(acc1, f32x4.mul(sc, v128.load32_splat(dy)), ty);
-          xp += 32; yp += 32; p += 64; sp += sb; dx += 4; dy += 4; sx += 4; sy += 4;
-        }
-        storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc0, valid);
-        storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), acc1, valid);
-      }
-    }
-    for (; t < nTok; t++) {
+    for (let t = 0; t < nTok; t++) {
       const a = act + <usize>t * <usize>actStride;
       const ad = a + <usize>(3 * cols);
-      const as = ad + <usize>(4 * nb);
       let acc = f32x4.splat(0);
       // Running pointers: V8 keeps them in registers; indices would cost a shift and an add per stream.
-      let xp = a, p = gq, x16 = a + <usize>cols, sp = gs, dp = ad, bp = as;
+      let xp = a, p = gq, x16 = a + <usize>cols, sp = gs, dp = ad;
       for (let b = 0; b < nb; b++) {
-        if (fam == F_Q4_0) touched |= touch(p + PF, 64, qEnd) | touch(sp + (PF >> 3), 8, sEnd);
         const xl = v128.load(xp), xh = v128.load(xp, 16);
-        let tot = wide(fam) ? reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 3, xl, xh, x16, m4, ones, tab))
-          : rows4Sum(fam, p, xl, xh, m4, ones);
-        if (fam == F_Q4_0) tot = i32x4.sub(tot, i32x4.shl(v128.load32_splat(bp), 3));
-        acc = fmaVF(acc, f32x4.mul(scales4(fam, sp, hk, hs), v128.load32_splat(dp)), tot);
-        xp += 32; p += 64; x16 += 64; sp += sb; dp += 4; bp += 4;
+        const tot = reduce4(rowSum(fam, p, 0, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 1, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 2, xl, xh, x16, m4, ones, tab), rowSum(fam, p, 3, xl, xh, x16, m4, ones, tab));
+        acc = fmaVF(acc, f32x4.mul(v128.load(sp), v128.load32_splat(dp)), tot);
+        xp += 32; p += 64; x16 += 64; sp += sb; dp += 4;
       }
       storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), acc, valid);
     }
   }
+}
+
+/**
+ * Block sums (lane r = row r, unsigned nibbles) of a Q4_0 group from its unpacked quants: lo_k /
+ * hi_k hold elements 4k..4k+3 / 16+4k..16+4k+3 of each row (4 bytes per row, repack.ts), so one
+ * broadcast of 4 activations and one dot give every row's products; the eight i16 sums (at most
+ * 8·15·127) are added and widened once. No cross-lane folding, unlike a row-per-vector layout.
+ */
+// @ts-ignore: decorator
+@inline
+function q4Sums(x: usize, l0: v128, l1: v128, l2: v128, l3: v128, h0: v128, h1: v128, h2: v128, h3: v128, ones: v128): v128 {
+  const lo = i16x8.add(i16x8.add(dotI8U7(v128.load32_splat(x), l0), dotI8U7(v128.load32_splat(x, 4), l1)),
+    i16x8.add(dotI8U7(v128.load32_splat(x, 8), l2), dotI8U7(v128.load32_splat(x, 12), l3)));
+  const hi = i16x8.add(i16x8.add(dotI8U7(v128.load32_splat(x, 16), h0), dotI8U7(v128.load32_splat(x, 20), h1)),
+    i16x8.add(dotI8U7(v128.load32_splat(x, 24), h2), dotI8U7(v128.load32_splat(x, 28), h3)));
+  return i32x4.dot_i16x8_s(i16x8.add(lo, hi), ones);
+}
+
+/** acc ← fma(Σ − 8·Σx, d_w·d_x, acc) for one token's block (Q4_0's offset of 8 taken off the unsigned sum). */
+// @ts-ignore: decorator
+@inline
+function q4Acc(acc: v128, sums: v128, sc: v128, ad: usize, bo: usize, nb: i32): v128 {
+  const t = i32x4.sub(sums, i32x4.shl(v128.load32_splat(ad + <usize>(4 * nb) + bo), 3));
+  return fmaVF(acc, f32x4.mul(sc, v128.load32_splat(ad + bo)), t);
+}
+
+/**
+ * MODE_REPACK Q4_0 (ggml_gemv/gemm_q4_0_8x8_q8_0): acc_r = fma(block sum_r, d_w·d_x, acc_r) per
+ * block. Tokens in fours (then a pair, then one) share each weight load and unpack; a lone token
+ * (decode) also touches its weight streams ahead (util.ts touch).
+ */
+function q4Repack(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
+  const nb = cols / 32;
+  let touched: u32 = 0;
+  for (let g = g0; g < g1; g++) {
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q4Tokens(4, wq, ws, cols, rows, g, act, actStride, t, out);
+    for (; t + 2 <= nTok; t += 2) q4Tokens(2, wq, ws, cols, rows, g, act, actStride, t, out);
+    if (t < nTok) touched |= q4Tokens(1, wq, ws, cols, rows, g, act, actStride, t, out);
+  }
   sinkTouch(touched, out);
+}
+
+/** `n` (a constant after inlining: 1, 2 or 4) tokens from t on, over row group g; returns the touch bits. */
+// @ts-ignore: decorator
+@inline
+function q4Tokens(n: i32, wq: usize, ws: usize, cols: i32, rows: i32, g: i32, act: usize, actStride: i32, t: i32, out: usize): u32 {
+  const nb = cols / 32;
+  const groups = (rows + 3) >> 2;
+  const qEnd = wq + <usize>groups * <usize>nb * 64, sEnd = ws + <usize>groups * <usize>nb * 8;
+  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
+  const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31);
+  const zero = f32x4.splat(0);
+  let touched: u32 = 0;
+  const a0 = act + <usize>t * <usize>actStride, a1 = a0 + <usize>actStride, a2 = a1 + <usize>actStride, a3 = a2 + <usize>actStride;
+  const d0 = a0 + <usize>(3 * cols), d1 = a1 + <usize>(3 * cols), d2 = a2 + <usize>(3 * cols), d3 = a3 + <usize>(3 * cols);
+  let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+  let p = wq + <usize>g * <usize>nb * 64, sp = ws + <usize>g * <usize>nb * 8;
+  for (let b = 0; b < nb; b++) {
+    if (n == 1) touched |= touch(p + PF, 64, qEnd) | touch(sp + (PF >> 3), 8, sEnd);
+    const w0 = v128.load(p), w1 = v128.load(p, 16), w2 = v128.load(p, 32), w3 = v128.load(p, 48);
+    const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), l2 = v128.and(w2, m4), l3 = v128.and(w3, m4);
+    const h0 = hiNib(w0, m4), h1 = hiNib(w1, m4), h2 = hiNib(w2, m4), h3 = hiNib(w3, m4);
+    const sc = f16x4(sp, hk, hs);
+    const xo = <usize>(b * 32), bo = <usize>(b * 4);
+    c0 = q4Acc(c0, q4Sums(a0 + xo, l0, l1, l2, l3, h0, h1, h2, h3, ones), sc, d0, bo, nb);
+    if (n >= 2) c1 = q4Acc(c1, q4Sums(a1 + xo, l0, l1, l2, l3, h0, h1, h2, h3, ones), sc, d1, bo, nb);
+    if (n == 4) {
+      c2 = q4Acc(c2, q4Sums(a2 + xo, l0, l1, l2, l3, h0, h1, h2, h3, ones), sc, d2, bo, nb);
+      c3 = q4Acc(c3, q4Sums(a3 + xo, l0, l1, l2, l3, h0, h1, h2, h3, ones), sc, d3, bo, nb);
+    }
+    p += 64; sp += 8;
+  }
+  const o = out + (<usize>(g * 4) << 2), rowBytes = <usize>rows << 2;
+  const valid = min<i32>(4, rows - g * 4);
+  storeLanes(o + <usize>t * rowBytes, c0, valid);
+  if (n >= 2) storeLanes(o + <usize>(t + 1) * rowBytes, c1, valid);
+  if (n == 4) {
+    storeLanes(o + <usize>(t + 2) * rowBytes, c2, valid);
+    storeLanes(o + <usize>(t + 3) * rowBytes, c3, valid);
+  }
+  return touched;
 }
 
 /**
@@ -386,7 +403,7 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
   }
 }
 export function mmQ4_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {
-  if ((mode & 15) == MODE_REPACK) repack32(F_Q4_0, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
+  if ((mode & 15) == MODE_REPACK) q4Repack(wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
   else vec32(F_Q4_0, false, wq, ws, cols, rows, g0, g1, act, actStride, nTok, out);
 }
 export function mmQ4_1(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {

@@ -29,7 +29,8 @@ export function repackQ4_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
       const blk = src + <usize>(i * nb + b) * 18;
       const gb = <usize>g * <usize>nb + <usize>b;
       store<u16>(ds + ((gb * 4 + <usize>r) << 1), load<u16>(blk)); // scales stay f16 (matmul.ts scales4)
-      memory.copy(dq + gb * 64 + <usize>(r * 16), blk + 2, 16);
+      // Rows interleaved 4 bytes at a time: bytes 4k..4k+3 of row r at 16k + 4r (matmul.ts q4Sums).
+      for (let k = 0; k < 4; k++) store<u32>(dq + gb * 64 + <usize>(k * 16 + r * 4), load<u32>(blk + 2 + <usize>(k * 4)));
     }
   }
 }
@@ -130,9 +131,9 @@ export function rowQ4_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void
   for (let b = 0; b < nb; b++) {
     const gb = <usize>g * <usize>nb + <usize>b;
     const d = f16ToF32(load<u16>(ds + ((gb * 4 + <usize>r) << 1)));
-    const q = dq + gb * 64 + <usize>(r * 16);
+    const q = dq + gb * 64 + <usize>(r * 4);
     for (let j = 0; j < 16; j++) {
-      const v = load<u8>(q + j);
+      const v = load<u8>(q + <usize>((j >> 2) * 16 + (j & 3)));
       store<f32>(dst + <usize>((b * 32 + j) << 2), d * <f32>((<i32>v & 15) - 8));
       store<f32>(dst + <usize>((b * 32 + j + 16) << 2), d * <f32>((<i32>v >> 4) - 8));
     }
