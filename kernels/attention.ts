@@ -8,7 +8,7 @@
 // done together: each K and V row is widened from f16 once per group.
 
 import { f32RoundF16, roundF16Pos4, keepV, f16x4, f16Keep, f16Scale } from "./util";
-import { fmaVV, reduce16 } from "./exact";
+import { addExact, fmaVV, reduce16 } from "./exact";
 import { loadS, tinyDot, vecDotF } from "./matmul-float";
 import { vExpf, vexpV, ek, LOG2E, EXP_R, LN2_HI, LN2_LO, C5, C4, C3, C2, C1 } from "./ops";
 
@@ -25,7 +25,7 @@ function axpy(f16: i32, acc: usize, p: f32, v: usize, n: i32): void {
   for (; i < n4; i += 4) {
     const o = acc + (<usize>i << 2);
     const vv = v128.load(v + (<usize>i << 2));
-    v128.store(o, f16 ? f32x4.add(v128.load(o), f32x4.mul(pv, vv)) : fmaVV(v128.load(o), pv, vv));
+    v128.store(o, f16 ? addExact(v128.load(o), pv, vv) : fmaVV(v128.load(o), pv, vv));
   }
   for (; i < n; i++) {
     const o = acc + (<usize>i << 2);

@@ -65,6 +65,17 @@ export function fmaVV(acc: v128, a: v128, b: v128): v128 {
   return fmaW(acc, lo64f(a), lo64f(b), hi64f(a), hi64f(b));
 }
 
+/**
+ * acc + a·b where every product a·b is exact in f32 (f16 × f16, bf16 × bf16 values): the relaxed
+ * build's fused multiply-add gives the same sum as a multiply and an add, in one instruction.
+ */
+// @ts-ignore: decorator
+@inline
+export function addExact(acc: v128, a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
 /** Lane r of an f32x4 as the scale operand of fmaSI/fmaSF: an f32x4 splat (relaxed) or f64x2 splat (plain). */
 // @ts-ignore: decorator
 @inline

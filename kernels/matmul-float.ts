@@ -3,10 +3,11 @@
 // spells it out (src/backend/ref/vecdot.ts): MODE_TINY is llamafile's tinyBLAS (16 lanes, lane l
 // over elements ≡ l mod 16, then _mm512_reduce_add_ps); MODE_VEC is ggml_vec_dot_f32/_f16/_bf16
 // (64 lanes in four 16-lane accumulators, then a tail). f16 and bf16 products are exact in f32,
-// so their FMAs are a plain multiply and add; f32 products go through f64 (exact.ts).
+// so their FMAs equal a multiply and an add (one relaxed madd, exact.ts addExact); f32 products
+// need a true FMA (relaxed build) or go through f64 (plain build).
 
 import { f16ToF32, f16x4, f16Keep, f16Scale } from "./util";
-import { fmaVV, reduce16 } from "./exact";
+import { addExact, fmaVV, reduce16 } from "./exact";
 import { MODE_TINY } from "./matmul";
 
 // Kinds: 0 f32, 1 f16, 2 bf16 weights; 3 = f32 values already widened from f16 (f32 loads, f16
@@ -33,7 +34,7 @@ export function loadS(kind: i32, p: usize, i: i32): f32 {
 @inline
 function step(kind: i32, acc: v128, w: usize, x: usize, i: i32, keep: v128, scale: v128): v128 {
   const wv = loadW(kind, w, i, keep, scale), xv = v128.load(x + (<usize>i << 2));
-  return kind == 0 ? fmaVV(acc, wv, xv) : f32x4.add(acc, f32x4.mul(wv, xv));
+  return kind == 0 ? fmaVV(acc, wv, xv) : addExact(acc, wv, xv);
 }
 
 /** bf16 pairs of elements i..i+7: lane j += w·x of element 2j+1, then of element 2j (`_mm512_dpbf16_ps`). */
@@ -44,7 +45,7 @@ function bfStep(acc: v128, w: usize, x: usize, i: i32): v128 {
   const we = i32x4.shl(v, 16), wo = v128.and(v, i32x4.splat(0xffff0000));
   const x0 = v128.load(x + (<usize>i << 2)), x1 = v128.load(x + (<usize>i << 2), 16);
   const xe = v128.shuffle<f32>(x0, x1, 0, 2, 4, 6), xo = v128.shuffle<f32>(x0, x1, 1, 3, 5, 7);
-  return f32x4.add(f32x4.add(acc, f32x4.mul(wo, xo)), f32x4.mul(we, xe));
+  return addExact(addExact(acc, wo, xo), we, xe);
 }
 
 /** tinyBLAS: 16 lanes over elements ≡ l (mod 16); BF16 over 32-element steps of lane pairs. */
