@@ -96,7 +96,7 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     const kvOff = <usize>(kvh * headDim) * esz, rowBytes = <usize>headDim * esz;
     for (let c = 0; c < cnt; c++) {
       const off = <usize>load<i32>(cells + (<usize>(st + c) << 2)) * <usize>kvWidth * esz + kvOff;
-      for (let b: usize = 0; b < rowBytes; b += 64) touched |= load<i32>(k + off + b) | load<i32>(v + off + b);
+      for (let b: usize = 0; b < rowBytes; b += 64) touched |= load<u8>(k + off + b) | load<u8>(v + off + b);
     }
     store<i32>(row, touched); // keeps the loads (row is scratch, overwritten below)
     // Scores: each K row widened once, dotted with every head of the group.
@@ -150,10 +150,12 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       for (c = vec; c < hiV; c++) sum += <f64>load<f32>(P + (<usize>c << 2));
       const inv = <f32>(1.0 / sum);
       const invv = f32x4.splat(inv);
+      const r0 = keepV(i32x4.splat(0xfff), z), r1 = keepV(i32x4.splat(1), z), r2 = keepV(i32x4.splat(0xffffe000), z);
+      const r3 = keepV(f32x4.splat(0.5), z), r4 = keepV(f32x4.splat(reinterpret<f32>(0x38800000)), z);
       for (c = 0; c + 4 <= hiV; c += 4) {
         const pc = P + (<usize>c << 2);
         const p = f32x4.mul(v128.load(pc), invv);
-        v128.store(pc, f16 ? roundF16Pos4(p) : p);
+        v128.store(pc, f16 ? roundF16Pos4(p, r0, r1, r2, r3, r4) : p);
       }
       for (; c < hiV; c++) {
         const pc = P + (<usize>c << 2);

@@ -48,8 +48,8 @@ export function vExpf(x: f32): f32 {
 }
 
 /**
- * ggml_v_expf on four f32 lanes in either build: the relaxed one's vexp4k (with the constants
- * of expConsts), or two vexp2.
+ * ggml_v_expf on four f32 lanes in either build: the relaxed one's vexp4k (the k* arguments are
+ * its constants from ek), or two vexp2.
  */
 // @ts-ignore: decorator
 @inline

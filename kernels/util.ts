@@ -34,14 +34,15 @@ export function f32RoundF16(f: f32): f32 {
 /**
  * f32RoundF16 of four lanes that are ≥ 0 or NaN (probabilities): round to nearest even at mantissa
  * bit 13 from 2^-14 up, and to a multiple of 2^-24 (half's subnormal step) below it, where adding
- * and subtracting 0.5 lets the FPU round.
+ * and subtracting 0.5 lets the FPU round. The k* arguments are the splats 0xfff, 1, 0xffffe000,
+ * 0.5f and 2^-14, made outside the caller's loop (keepV) so V8 keeps them in registers.
  */
 // @ts-ignore: decorator
 @inline
-export function roundF16Pos4(p: v128): v128 {
-  const nrm = v128.and(i32x4.add(i32x4.add(p, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(p, 13), i32x4.splat(1))), i32x4.splat(0xffffe000));
-  const sub = f32x4.sub(f32x4.add(p, f32x4.splat(0.5)), f32x4.splat(0.5));
-  return v128.bitselect(sub, nrm, f32x4.lt(p, f32x4.splat(reinterpret<f32>(0x38800000))));
+export function roundF16Pos4(p: v128, k0fff: v128, k1: v128, kMask: v128, kHalf: v128, kMin: v128): v128 {
+  const nrm = v128.and(i32x4.add(i32x4.add(p, k0fff), v128.and(i32x4.shr_u(p, 13), k1)), kMask);
+  const sub = f32x4.sub(f32x4.add(p, kHalf), kHalf);
+  return v128.bitselect(sub, nrm, f32x4.lt(p, kMin));
 }
 
 export function bf16Round(f: f32): f32 {
@@ -193,7 +194,7 @@ export function slot16(m: i32): i32 {
 }
 
 /**
- * The Q4_0 decode kernel (matmul.ts repack32) streams its weights faster than the memory system
+ * The Q4_0 decode kernel (matmul.ts q4Tokens) streams its weights faster than the memory system
  * feeds it from its own sequential loads (wasm has no prefetch instruction), so it also loads one
  * byte of each 64-byte line `PF` bytes ahead of its quant and scale streams: those misses overlap
  * the compute. Measured on cold Q4_0 matvecs: 1.1× on one thread, 1.6–1.8× on two (5632×2048:
