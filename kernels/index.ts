@@ -18,7 +18,10 @@ export { quantQ8_0, quantQ8_K, quantF16, quantBF16, q8AreaBytes };
 
 // Op codes, mirrored in src/backend/wasm/abi.ts.
 const OP_MATMUL = 1, OP_QUANT = 2, OP_ATTN = 3, OP_SILU = 4, OP_ADD = 5, OP_RMSNORM = 6, OP_ROPE = 7,
-  OP_SETROWS = 8, OP_ADDBIAS = 9;
+  OP_SETROWS = 8, OP_ADDBIAS = 9, OP_MATMUL_MULTI = 10;
+
+/** OP_MATMUL_MULTI table entry: kind, q, s, cols, rows, out, mode, first unit (i32 each). */
+const MM_ENTRY: usize = 32;
 
 // Matmul kernel kinds (abi.ts KERNEL_*).
 const K_Q8_0 = 1, K_Q4_0 = 2, K_Q4_K = 3, K_Q6_K = 4, K_F32 = 5, K_F16 = 6, K_BF16 = 7, K_Q5_K = 8,
@@ -46,6 +49,7 @@ export function task(d: usize, tid: i32, nth: i32): i32 {
   const ctrl = d - DESC_OFFSET;
   let units: i32;
   if (op == OP_MATMUL) units = (arg(d, 5) + 3) >> 2;
+  else if (op == OP_MATMUL_MULTI) units = arg(d, 6);
   else if (op == OP_QUANT || op == OP_RMSNORM || op == OP_ADDBIAS) units = arg(d, op == OP_QUANT ? 4 : 3);
   else if (op == OP_ATTN) units = arg(d, 7) * arg(d, 9); // (token, KV head)
   else if (op == OP_SILU || op == OP_ADD) units = (arg(d, 3) + 3) >> 2;
@@ -62,28 +66,40 @@ export function task(d: usize, tid: i32, nth: i32): i32 {
   return chunks;
 }
 
+/** Row groups [u0, u1) of one weight times the quantized activations. */
+function mm(kind: i32, wq: usize, ws: usize, cols: i32, rows: i32, u0: i32, u1: i32, act: usize, stride: i32, nTok: i32, out: usize, mode: i32): void {
+  if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q5_K) mmQ5_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q4_1) mmQ4_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q5_0) mmQ5_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q5_1) mmQ5_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_IQ4_NL) mmIQ4_NL(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_IQ4_XS) mmIQ4_XS(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q2_K) mmQ2_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else if (kind == K_Q3_K) mmQ3_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
+  else {
+    const r0 = u0 * 4, r1 = min<i32>(rows, u1 * 4);
+    if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
+    else if (kind == K_F16) mmF16(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
+    else if (kind == K_BF16) mmBF16(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
+  }
+}
+
 function run(op: i32, d: usize, tid: i32, u0: i32, u1: i32): void {
   if (u0 >= u1) return;
   if (op == OP_MATMUL) {
-    const kind = arg(d, 1), wq = <usize>arg(d, 2), ws = <usize>arg(d, 3), cols = arg(d, 4), rows = arg(d, 5);
-    const act = <usize>arg(d, 6), stride = arg(d, 7), nTok = arg(d, 8), out = <usize>arg(d, 9), mode = arg(d, 10);
-    if (kind == K_Q8_0) mmQ8_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q4_0) mmQ4_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q4_K) mmQ4_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q6_K) mmQ6_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q5_K) mmQ5_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q4_1) mmQ4_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q5_0) mmQ5_0(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q5_1) mmQ5_1(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_IQ4_NL) mmIQ4_NL(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_IQ4_XS) mmIQ4_XS(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q2_K) mmQ2_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else if (kind == K_Q3_K) mmQ3_K(wq, ws, cols, rows, u0, u1, act, stride, nTok, out, mode);
-    else {
-      const r0 = u0 * 4, r1 = min<i32>(rows, u1 * 4);
-      if (kind == K_F32) mmF32(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
-      else if (kind == K_F16) mmF16(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
-      else if (kind == K_BF16) mmBF16(wq, cols, rows, r0, r1, act, stride, nTok, out, mode);
+    mm(arg(d, 1), <usize>arg(d, 2), <usize>arg(d, 3), arg(d, 4), arg(d, 5), u0, u1, <usize>arg(d, 6), arg(d, 7), arg(d, 8), <usize>arg(d, 9), arg(d, 10));
+  } else if (op == OP_MATMUL_MULTI) {
+    // Several weights over one quantized input: units run through each weight's row groups in turn.
+    const table = <usize>arg(d, 2), act = <usize>arg(d, 3), stride = arg(d, 4), nTok = arg(d, 5);
+    for (let i = 0; i < arg(d, 1); i++) {
+      const e = table + <usize>i * MM_ENTRY;
+      const first = arg(e, 7), groups = (arg(e, 4) + 3) >> 2;
+      const g0 = max<i32>(u0, first) - first, g1 = min<i32>(u1, first + groups) - first;
+      if (g0 < g1) mm(arg(e, 0), <usize>arg(e, 1), <usize>arg(e, 2), arg(e, 3), arg(e, 4), g0, g1, act, stride, nTok, <usize>arg(e, 5), arg(e, 6));
     }
   } else if (op == OP_QUANT) {
     const kind = arg(d, 1), x = <usize>arg(d, 2), n = arg(d, 3), dst = <usize>arg(d, 5), stride = arg(d, 6);

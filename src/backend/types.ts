@@ -84,6 +84,11 @@ export interface Backend {
    * activations are quantized to the weight type's dot-product type (Q8_0, Q8_1, Q8_K, F16, BF16).
    */
   matmul(w: Weight, x: Buf, nTokens: number, out: Buf): void;
+  /**
+   * outs[i] = ws[i] · x for weights sharing the input (Q/K/V, gate/up): the same values as one
+   * matmul per weight, with one quantization of x and one dispatch. Optional.
+   */
+  matmulMany?(ws: readonly Weight[], x: Buf, nTokens: number, outs: readonly Buf[]): void;
   /** out[t, :] = x[t, :] / rms(x[t, :]) * weight. */
   rmsNorm(x: Buf, weight: Buf, nTokens: number, width: number, eps: number, out: Buf): void;
   /** In place on x = [nTokens × nHeads × headDim]: rotate each head by its token's position. */

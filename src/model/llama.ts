@@ -92,9 +92,12 @@ export class LlamaModel {
       // Self-attention block.
       b.rmsNorm(s.x, L.attnNorm, n, dim, rmsEps, s.h);
       dbg?.("attn_norm", l, s.h, n, dim);
-      b.matmul(L.wq, s.h, n, s.q);
-      b.matmul(L.wk, s.h, n, s.k);
-      b.matmul(L.wv, s.h, n, s.v);
+      if (b.matmulMany) b.matmulMany([L.wq, L.wk, L.wv], s.h, n, [s.q, s.k, s.v]);
+      else {
+        b.matmul(L.wq, s.h, n, s.q);
+        b.matmul(L.wk, s.h, n, s.k);
+        b.matmul(L.wv, s.h, n, s.v);
+      }
       if (L.bq) b.addBias(s.q, L.bq, n, nHeads * headDim);
       if (L.bk) b.addBias(s.k, L.bk, n, kvDim);
       if (L.bv) b.addBias(s.v, L.bv, n, kvDim);
@@ -125,8 +128,11 @@ export class LlamaModel {
       // Feed-forward block (SwiGLU).
       b.rmsNorm(s.x, L.ffnNorm, rows, dim, rmsEps, s.h);
       dbg?.("ffn_norm", l, s.h, rows, dim);
-      b.matmul(L.wGate, s.h, rows, s.gate);
-      b.matmul(L.wUp, s.h, rows, s.up);
+      if (b.matmulMany) b.matmulMany([L.wGate, L.wUp], s.h, rows, [s.gate, s.up]);
+      else {
+        b.matmul(L.wGate, s.h, rows, s.gate);
+        b.matmul(L.wUp, s.h, rows, s.up);
+      }
       b.siluMul(s.gate, s.up, rows * ffnDim, s.gate);
       b.matmul(L.wDown, s.gate, rows, s.o);
       dbg?.("ffn_out", l, s.o, rows, dim);

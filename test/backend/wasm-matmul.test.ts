@@ -117,3 +117,34 @@ for (const relaxed of [true, false]) {
     });
   }
 }
+
+// matmulMany (Q/K/V, gate/up in one dispatch) must give the bits of one matmul per weight: with
+// weights of one type (a single quantization and dispatch, row groups of several weights in one
+// chunk) and of mixed activation formats (the per-weight fallback), rows not a multiple of 4.
+for (const threads of [1, 2]) {
+  test(`wasm matmulMany equals separate matmuls bit for bit (threads=${threads})`, async () => {
+    const be = await createWasmBackend({ threads });
+    backends.push(be);
+    const rand = rng(31 + threads);
+    const groups: [GgmlType, number][][] = [
+      [[GgmlType.Q4_0, 64], [GgmlType.Q4_0, 13], [GgmlType.Q4_0, 24]],
+      [[GgmlType.Q4_K, 30], [GgmlType.Q4_K, 9]],
+      [[GgmlType.Q4_K, 16], [GgmlType.Q6_K, 7], [GgmlType.Q4_K, 5]],
+      [[GgmlType.Q8_0, 21], [GgmlType.Q4_K, 12], [GgmlType.F16, 6]],
+    ];
+    const cols = 512;
+    for (const group of groups) {
+      for (const nTokens of [1, 2, 5, 9]) {
+        const ws = group.map(([type, rows]) => be.loadWeight(type, cols, rows, quantize(type, new Float32Array(rows * cols).map(() => rand() * 0.2))));
+        const xb = be.alloc(nTokens * cols);
+        be.write(xb, new Float32Array(nTokens * cols).map(() => rand() * 4));
+        const one = group.map(([, rows]) => be.alloc(nTokens * rows)), many = group.map(([, rows]) => be.alloc(nTokens * rows));
+        ws.forEach((w, i) => be.matmul(w, xb, nTokens, one[i]!));
+        be.matmulMany(ws, xb, nTokens, many);
+        group.forEach(([type, rows], i) => assert.deepEqual(be.read(many[i]!), be.read(one[i]!), `${ggmlTypeName(type)} ${rows} rows, ${nTokens} tokens`));
+        for (const b of [xb, ...one, ...many]) be.free(b);
+        for (const w of ws) be.freeWeight(w);
+      }
+    }
+  });
+}

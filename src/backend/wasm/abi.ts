@@ -15,7 +15,7 @@ export const HEAP_BASE = 131072;
 /** wasm32 ceiling: the module declares this maximum and an imported memory must match it. */
 export const MAX_PAGES = 65536;
 
-export const OP = { MATMUL: 1, QUANT: 2, ATTN: 3, SILU: 4, ADD: 5, RMSNORM: 6, ROPE: 7, SETROWS: 8, ADDBIAS: 9 } as const;
+export const OP = { MATMUL: 1, QUANT: 2, ATTN: 3, SILU: 4, ADD: 5, RMSNORM: 6, ROPE: 7, SETROWS: 8, ADDBIAS: 9, MATMUL_MULTI: 10 } as const;
 
 export const KERNEL = { Q8_0: 1, Q4_0: 2, Q4_K: 3, Q6_K: 4, F32: 5, F16: 6, BF16: 7, Q5_K: 8,
   Q4_1: 9, Q5_0: 10, Q5_1: 11, IQ4_NL: 12, IQ4_XS: 13, Q2_K: 14, Q3_K: 15 } as const;

@@ -38,6 +38,7 @@ export interface WasmBackend extends Backend {
   readonly shards: number;
   /** Weight bytes held by each memory. */
   readonly weightBytesPerShard: number[];
+  matmulMany(ws: readonly Weight[], x: Buf, nTokens: number, outs: readonly Buf[]): void;
 }
 
 class WasmBuf implements Buf {
@@ -176,6 +177,17 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     return p;
   };
 
+  /** x (nTokens rows of cols f32) in the weight's activation format, in scratch shared by all threads. */
+  const quantizeActivations = (kind: number, xs: WasmBuf, cols: number, nTokens: number): { act: number; stride: number } => {
+    if (kind === ACT.F32) return { act: xs.ptr, stride: cols * 4 };
+    const stride = actStride(kind, cols);
+    const act = scratchOf("act", stride * nTokens);
+    const d = pool.begin();
+    d[0] = OP.QUANT; d[1] = kind; d[2] = xs.ptr; d[3] = cols; d[4] = nTokens; d[5] = act; d[6] = stride;
+    pool.run(nTokens > 1);
+    return { act, stride };
+  };
+
   let ropeCos = new Float32Array(0), ropeSin = new Float32Array(0);
   const BIG = 32768; // elements of work below which a dispatch to workers costs more than it saves
 
@@ -277,14 +289,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const o = asF32(out, nTokens * w.rows, "matmul output");
       if (nTokens <= 0) return;
       const L = w.layout;
-      let act = xs.ptr, stride = w.cols * 4;
-      if (L.act !== ACT.F32) {
-        stride = actStride(L.act, w.cols);
-        act = scratchOf("act", stride * nTokens);
-        const d = pool.begin();
-        d[0] = OP.QUANT; d[1] = L.act; d[2] = xs.ptr; d[3] = w.cols; d[4] = nTokens; d[5] = act; d[6] = stride;
-        pool.run(nTokens > 1);
-      }
+      const { act, stride } = quantizeActivations(L.act, xs, w.cols, nTokens);
       const mode = matmulMode(w.type, w.cols, w.rows, nTokens);
       if (w.shard.index) {
         shards.matmul(pool, w.shard, L.kernel, w.q, w.s, w.cols, w.rows, act, stride, nTokens, o.ptr, w.rows * w.cols * nTokens >= BIG, mode);
@@ -294,6 +299,32 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       d[0] = OP.MATMUL; d[1] = L.kernel; d[2] = w.q; d[3] = w.s; d[4] = w.cols; d[5] = w.rows;
       d[6] = act; d[7] = stride; d[8] = nTokens; d[9] = o.ptr; d[10] = mode;
       pool.run(w.rows * w.cols * nTokens >= BIG);
+    },
+
+    matmulMany(weights, x, nTokens, outs) {
+      const ws = weights as readonly WasmWeight[];
+      if (ws.length !== outs.length) throw new Error("matmulMany: one output per weight");
+      const first = ws[0];
+      // One quantization and one dispatch need one activation format, one width and shard 0.
+      if (!first || ws.some((w) => w.layout.act !== first.layout.act || w.cols !== first.cols || w.shard.index !== 0)) {
+        ws.forEach((w, i) => backend.matmul(w, x, nTokens, outs[i]!));
+        return;
+      }
+      const xs = asF32(x, nTokens * first.cols, "matmul input");
+      const os = ws.map((w, i) => asF32(outs[i]!, nTokens * w.rows, "matmul output"));
+      if (nTokens <= 0) return;
+      const { act, stride } = quantizeActivations(first.layout.act, xs, first.cols, nTokens);
+      const table = new Int32Array(8 * ws.length);
+      let units = 0, work = 0;
+      ws.forEach((w, i) => {
+        table.set([w.layout.kernel, w.q, w.s, w.cols, w.rows, os[i]!.ptr, matmulMode(w.type, w.cols, w.rows, nTokens), units], 8 * i);
+        units += Math.ceil(w.rows / 4);
+        work += w.rows * w.cols * nTokens;
+      });
+      const t = writeInts("mmTable", table);
+      const d = pool.begin();
+      d[0] = OP.MATMUL_MULTI; d[1] = ws.length; d[2] = t; d[3] = act; d[4] = stride; d[5] = nTokens; d[6] = units;
+      pool.run(work >= BIG);
     },
 
     rmsNorm(x, weight, nTokens, width, eps, out) {
