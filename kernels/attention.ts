@@ -15,21 +15,25 @@ import { vExpf, vexpV, ek, LOG2E, EXP_R, LN2_HI, LN2_LO, C5, C4, C3, C2, C1 } fr
 /** flags bit 0: K·q on tinyBLAS; bit 1: V·p on tinyBLAS. */
 export const ATTN_KQ_TINY = 1, ATTN_KQV_TINY = 2;
 
-/** acc[0..n) += p · v[0..n) (v widened f32) with llama.cpp's rounding: f16 products exact, f32 ones fused. */
+/**
+ * acc[0..n) += p · v[0..n) with llama.cpp's rounding: f16 products exact, f32 ones fused. v is f32
+ * (a widened row, or an f32 cache row), or with `half` the f16 cache row itself.
+ */
 // @ts-ignore: decorator
 @inline
-function axpy(f16: i32, acc: usize, p: f32, v: usize, n: i32): void {
+function axpy(f16: i32, half: bool, acc: usize, p: f32, v: usize, n: i32): void {
   const pv = f32x4.splat(p);
   const n4 = n & ~3;
+  const keep = f16Keep(n >> 31), scale = f16Scale(n >> 31);
   let i = 0;
   for (; i < n4; i += 4) {
     const o = acc + (<usize>i << 2);
-    const vv = v128.load(v + (<usize>i << 2));
+    const vv = half ? f16x4(v + (<usize>i << 1), keep, scale) : v128.load(v + (<usize>i << 2));
     v128.store(o, f16 ? addExact(v128.load(o), pv, vv) : fmaVV(v128.load(o), pv, vv));
   }
   for (; i < n; i++) {
     const o = acc + (<usize>i << 2);
-    const vs = load<f32>(v + (<usize>i << 2));
+    const vs = half ? loadS(1, v, i) : load<f32>(v + (<usize>i << 2));
     store<f32>(o, f16 ? load<f32>(o) + p * vs : <f32>(<f64>p * <f64>vs + <f64>load<f32>(o)));
   }
 }
@@ -164,11 +168,21 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       }
     }
     // V·p: cell c goes to lane c mod 16 (tinyBLAS) or c mod 64 below np (vec_dot), in cache order;
-    // each V row widened once for the group. Cells with p = 0 in every head add nothing.
+    // each V row widened once for the group (read in place for one head). Cells with p = 0 in
+    // every head add nothing.
     memory.fill(acc0, 0, <usize>group * accStride);
     const vBase = v + <usize>(kvh * headDim) * esz;
     const vEnd = min<i32>(np, hi);
-    for (let c = 0; c < vEnd; c++) {
+    if (group == 1) {
+      for (let c = 0; c < vEnd; c++) {
+        const p = load<f32>(P0 + (<usize>c << 2));
+        if (p == 0) continue;
+        const a = acc0 + <usize>(c & (nLanes - 1)) * L, vr = vBase + <usize>(c * kvWidth) * esz;
+        if (f16) axpy(1, true, a, p, vr, headDim);
+        else axpy(0, false, a, p, vr, headDim);
+      }
+    }
+    for (let c = 0; c < (group == 1 ? 0 : vEnd); c++) {
       let any = false;
       for (let h = 0; h < group; h++) any = any || load<f32>(P0 + <usize>h * pStride + (<usize>c << 2)) != 0;
       if (!any) continue;
@@ -176,7 +190,7 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       const lane = <usize>(c & (nLanes - 1)) * L;
       for (let h = 0; h < group; h++) {
         const p = load<f32>(P0 + <usize>h * pStride + (<usize>c << 2));
-        if (p != 0) axpy(f16, acc0 + <usize>h * accStride + lane, p, row, headDim);
+        if (p != 0) axpy(f16, false, acc0 + <usize>h * accStride + lane, p, row, headDim);
       }
     }
     for (let h = 0; h < group; h++) {
