@@ -23,36 +23,10 @@ const ZERO = i32x4.splat(0);
 
 // ---- Q4_K / Q5_K
 
-/** Row's full 64-value chunk sum (repacked kernels): i16 adds first, then the two scales. */
-// @ts-ignore: decorator
-@inline
-function q4kRow(p: usize, sc: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128, m4: v128): v128 {
-  const w0 = v128.load(p), w1 = v128.load(p, 16);
-  const pa = i16x8.add(dotI8U7(x0, v128.and(w0, m4)), dotI8U7(x1, v128.and(w1, m4)));
-  const pb = i16x8.add(dotI8U7(x2, hiNib(w0, m4)), dotI8U7(x3, hiNib(w1, m4)));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(pa, v128.load16_splat(sc)));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(pb, v128.load16_splat(sc, 2)));
-}
-
-// @ts-ignore: decorator
-@inline
-function q4kPair(p: usize, sc: usize, xa: usize, ya: usize, accx: v128, accy: v128, which: i32, m4: v128): v128 {
-  // One row, one 64-value chunk, token `which` of a pair; the two calls share the unpack after CSE.
-  const w0 = v128.load(p), w1 = v128.load(p, 16);
-  const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), h0 = hiNib(w0, m4), h1 = hiNib(w1, m4);
-  const s0 = v128.load16_splat(sc), s1 = v128.load16_splat(sc, 2);
-  const a = which == 0 ? xa : ya;
-  const acc = which == 0 ? accx : accy;
-  const pa = i16x8.add(dotI8U7(v128.load(a), l0), dotI8U7(v128.load(a, 16), l1));
-  const pb = i16x8.add(dotI8U7(v128.load(a, 32), h0), dotI8U7(v128.load(a, 48), h1));
-  return i32x4.add(i32x4.add(acc, i32x4.dot_i16x8_s(pa, s0)), i32x4.dot_i16x8_s(pb, s1));
-}
-
 /** One half of a 64-value chunk's lanes: 16 bytes w (lo nibbles against xa, hi against xb), optional fifth bits h. */
 // @ts-ignore: decorator
 @inline
-function k45Half(five: bool, p: usize, qh: usize, bl: v128, bh: v128, sc: usize, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
-  const w = v128.load(p);
+function k45Half(five: bool, w: v128, qh: usize, bl: v128, bh: v128, sc: usize, sc2: usize, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
   let lo = v128.and(w, m4), hi = hiNib(w, m4);
   if (five) {
     // Fifth bits 2j (lo) and 2j + 1 (hi) of each byte, selected by the masks bl, bh: a shift by
@@ -62,7 +36,30 @@ function k45Half(five: bool, p: usize, qh: usize, bl: v128, bh: v128, sc: usize,
     hi = v128.or(hi, v128.and(i8x16.eq(v128.and(h, bh), bh), b4));
   }
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xa, lo), v128.load16_splat(sc)));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xb, hi), v128.load16_splat(sc, 2)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xb, hi), v128.load16_splat(sc2)));
+}
+
+/**
+ * Bytes 16h .. 16h + 15 of chunk j of row r in Q4_K's layout (rows interleaved 4 bytes at a time,
+ * repack.ts): lane r of four consecutive vectors, for the kernels that want whole rows (MODE_VEC).
+ */
+// @ts-ignore: decorator
+@inline
+function q4kRowBytes(p: usize, j: i32, h: i32, r: i32): v128 {
+  const v = p + <usize>((8 * j + 4 * h) * 16);
+  return tr4(v128.load(v), v128.load(v, 16), v128.load(v, 32), v128.load(v, 48), r);
+}
+
+/** Weight bytes and scale pointers of row r, chunk j, half h for vecK45 (Q5_K row-major, Q4_K interleaved). */
+// @ts-ignore: decorator
+@inline
+function k45Call(five: bool, p: usize, m: usize, j: i32, h: i32, r: i32, qh: usize, bl: v128, bh: v128, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
+  if (five) {
+    const sc = m + 32 + <usize>((r * 8 + 2 * j) * 2);
+    return k45Half(true, v128.load(p + <usize>(r * 160 + j * 32 + h * 16)), qh + <usize>(r * 160 + h * 16), bl, bh, sc, sc + 2, xa, xb, acc, m4, b4);
+  }
+  const sc = m + 32 + <usize>((2 * j * 4 + r) * 2);
+  return k45Half(false, q4kRowBytes(p, j, h, r), 0, bl, bh, sc, sc + 8, xa, xb, acc, m4, b4);
 }
 
 /** Σ min·(32-value activation sums) per pair of sub-blocks: lane p = m[2p]·s[2p] + m[2p+1]·s[2p+1] for row r. */
@@ -104,14 +101,12 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
         for (let j = 0; j < 4; j++) {
           const xa = xs + <usize>(j * 64);
           const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
-          const pj = p + <usize>(j * 32);
-          const sj = m + 32 + <usize>(j * 4);
           const qh = p + 128;
           const bl = i32x4.splat(0x01010101 << (2 * j)), bh = i32x4.splat(0x02020202 << (2 * j));
-          L0 = k45Half(five, pj, qh, bl, bh, sj, x0, x2, L0, m4, b4); H0 = k45Half(five, pj + 16, qh + 16, bl, bh, sj, x1, x3, H0, m4, b4);
-          L1 = k45Half(five, pj + qRow, qh + qRow, bl, bh, sj + 16, x0, x2, L1, m4, b4); H1 = k45Half(five, pj + qRow + 16, qh + qRow + 16, bl, bh, sj + 16, x1, x3, H1, m4, b4);
-          L2 = k45Half(five, pj + 2 * qRow, qh + 2 * qRow, bl, bh, sj + 32, x0, x2, L2, m4, b4); H2 = k45Half(five, pj + 2 * qRow + 16, qh + 2 * qRow + 16, bl, bh, sj + 32, x1, x3, H2, m4, b4);
-          L3 = k45Half(five, pj + 3 * qRow, qh + 3 * qRow, bl, bh, sj + 48, x0, x2, L3, m4, b4); H3 = k45Half(five, pj + 3 * qRow + 16, qh + 3 * qRow + 16, bl, bh, sj + 48, x1, x3, H3, m4, b4);
+          L0 = k45Call(five, p, m, j, 0, 0, qh, bl, bh, x0, x2, L0, m4, b4); H0 = k45Call(five, p, m, j, 1, 0, qh, bl, bh, x1, x3, H0, m4, b4);
+          L1 = k45Call(five, p, m, j, 0, 1, qh, bl, bh, x0, x2, L1, m4, b4); H1 = k45Call(five, p, m, j, 1, 1, qh, bl, bh, x1, x3, H1, m4, b4);
+          L2 = k45Call(five, p, m, j, 0, 2, qh, bl, bh, x0, x2, L2, m4, b4); H2 = k45Call(five, p, m, j, 1, 2, qh, bl, bh, x1, x3, H2, m4, b4);
+          L3 = k45Call(five, p, m, j, 0, 3, qh, bl, bh, x0, x2, L3, m4, b4); H3 = k45Call(five, p, m, j, 1, 3, qh, bl, bh, x1, x3, H3, m4, b4);
         }
         const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
         const bs32 = bsum32(bs + <usize>(s * 32));
@@ -140,105 +135,128 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
 }
 
 /**
+ * One token's chunk sums for a Q4_K group, four rows in the lanes (i32): with the rows interleaved
+ * 4 bytes at a time (repack.ts) one broadcast of 4 activations and one dot serve all four rows.
+ * lo/hi: the i16 sums so far of the chunk's low / high nibble halves (at most 8·2·15·127).
+ */
+// @ts-ignore: decorator
+@inline
+function q4kHalf(x: usize, l0: v128, l1: v128, l2: v128, l3: v128, acc: v128): v128 {
+  return i16x8.add(acc, i16x8.add(i16x8.add(dotI8U7(v128.load32_splat(x), l0), dotI8U7(v128.load32_splat(x, 4), l1)),
+    i16x8.add(dotI8U7(v128.load32_splat(x, 8), l2), dotI8U7(v128.load32_splat(x, 12), l3))));
+}
+
+/** The four rows' scales of sub-block `sub` as i16 pairs [s0 s0 s1 s1 s2 s2 s3 s3] (dot_i16x8 with row-pair sums). */
+// @ts-ignore: decorator
+@inline
+function q4kScales(m: usize, sub: i32): v128 {
+  const v = v128.load64_zero(m + 32 + <usize>(sub * 8));
+  return v128.shuffle<i16>(v, v, 0, 0, 1, 1, 2, 2, 3, 3);
+}
+
+/**
  * Repacked Q4_K (ggml_gemv/gemm_q4_K_8x8_q8_K): acc − accMin with one fma per super-block
- * (gemv) or per 64-value chunk (gemm: tokens below nTok − nTok % 4). Token pairs share the
- * weight unpack; a pair never straddles the gemm/gemv boundary (a multiple of 4).
+ * (gemv) or per 64-value chunk (gemm: tokens below nTok − nTok % 4). Tokens in fours (then a pair,
+ * then one) share each weight load and unpack; a group of four never straddles the gemm/gemv
+ * boundary (a multiple of 4).
  */
 function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, nGemm: i32): void {
+  for (let g = g0; g < g1; g++) {
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q4kTokens(4, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
+    for (; t + 2 <= nTok; t += 2) q4kTokens(2, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
+    if (t < nTok) q4kTokens(1, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
+  }
+}
+
+/** `n` (1, 2 or 4, a constant after inlining) tokens from t on over row group g. */
+// @ts-ignore: decorator
+@inline
+function q4kTokens(n: i32, gemm: bool, wq: usize, ws: usize, cols: i32, rows: i32, g: i32, act: usize, actStride: i32, t: i32, out: usize): void {
   const nsb = cols / 256;
   const m4 = keepI8(0x0f, rows >> 31);
   const zero = f32x4.splat(0);
-  for (let g = g0; g < g1; g++) {
-    const gq = wq + <usize>g * <usize>nsb * 512;
-    const gm = ws + <usize>g * <usize>nsb * 128;
-    const valid = min<i32>(4, rows - g * 4);
-    let t = 0;
-    // Pairs never straddle the gemm/gemv boundary.
-    for (; t + 2 <= nTok && (t + 2 <= nGemm || t >= nGemm); t += 2) {
-      const gemm = t < nGemm;
-      const a = act + <usize>t * <usize>actStride, b2 = a + <usize>actStride;
-      const ad = a + <usize>(3 * cols), bd = b2 + <usize>(3 * cols);
-      const bs = ad + <usize>(4 * nsb), bs2 = bd + <usize>(4 * nsb);
-      let accX = zero, accY = zero, minX = zero, minY = zero;
-      for (let s = 0; s < nsb; s++) {
-        const p = gq + <usize>(s * 512);
-        const m = gm + <usize>(s * 128);
-        const xs = a + <usize>(s * 256), ys = b2 + <usize>(s * 256);
-        const dv = v128.load(m), dm = v128.load(m, 16);
-        const ydx = f32x4.splat(load<f32>(ad + (<usize>s << 2))), ydy = f32x4.splat(load<f32>(bd + (<usize>s << 2)));
-        const dX = f32x4.mul(dv, ydx), dY = f32x4.mul(dv, ydy), dmX = f32x4.mul(dm, ydx), dmY = f32x4.mul(dm, ydy);
-        const bx = bsum32(bs + <usize>(s * 32)), by = bsum32(bs2 + <usize>(s * 32));
-        const mx0 = k45Mins(m, 0, bx), mx1 = k45Mins(m, 1, bx), mx2 = k45Mins(m, 2, bx), mx3 = k45Mins(m, 3, bx);
-        const my0 = k45Mins(m, 0, by), my1 = k45Mins(m, 1, by), my2 = k45Mins(m, 2, by), my3 = k45Mins(m, 3, by);
-        let x0 = ZERO, x1 = ZERO, x2 = ZERO, x3 = ZERO, y0 = ZERO, y1 = ZERO, y2 = ZERO, y3 = ZERO;
-        for (let j = 0; j < 4; j++) {
-          const xa = xs + <usize>(j * 64), ya = ys + <usize>(j * 64);
-          const pj = p + <usize>(j * 32);
-          const sj = m + 32 + <usize>(j * 4);
-          x0 = q4kPair(pj, sj, xa, ya, x0, y0, 0, m4); y0 = q4kPair(pj, sj, xa, ya, x0, y0, 1, m4);
-          x1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 0, m4); y1 = q4kPair(pj + 128, sj + 16, xa, ya, x1, y1, 1, m4);
-          x2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 0, m4); y2 = q4kPair(pj + 256, sj + 32, xa, ya, x2, y2, 1, m4);
-          x3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 0, m4); y3 = q4kPair(pj + 384, sj + 48, xa, ya, x3, y3, 1, m4);
-          if (gemm) {
-            accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
-            x0 = x1 = x2 = x3 = y0 = y1 = y2 = y3 = ZERO;
-          }
-        }
-        if (gemm) {
-          // The min accumulator is a chain of its own: its four per-chunk fmas can follow the chunks.
-          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 0)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 0));
-          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 1)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 1));
-          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 2)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 2));
-          minX = fmaVF(minX, dmX, tr4(mx0, mx1, mx2, mx3, 3)); minY = fmaVF(minY, dmY, tr4(my0, my1, my2, my3, 3));
-        } else {
-          accX = fmaVF(accX, dX, reduce4(x0, x1, x2, x3)); accY = fmaVF(accY, dY, reduce4(y0, y1, y2, y3));
-          minX = fmaVF(minX, dmX, reduce4(mx0, mx1, mx2, mx3)); minY = fmaVF(minY, dmY, reduce4(my0, my1, my2, my3));
+  const a0 = act + <usize>t * <usize>actStride, a1 = a0 + <usize>actStride, a2 = a1 + <usize>actStride, a3 = a2 + <usize>actStride;
+  const d0 = a0 + <usize>(3 * cols), d1 = a1 + <usize>(3 * cols), d2 = a2 + <usize>(3 * cols), d3 = a3 + <usize>(3 * cols);
+  const bsOff = <usize>(4 * nsb);
+  let c0 = zero, c1 = zero, c2 = zero, c3 = zero, n0 = zero, n1 = zero, n2 = zero, n3 = zero;
+  let p = wq + <usize>g * <usize>nsb * 512, m = ws + <usize>g * <usize>nsb * 128;
+  for (let s = 0; s < nsb; s++) {
+    const so = <usize>(s * 256), bo = <usize>(s * 4), b32 = <usize>(s * 32);
+    const dv = v128.load(m), dmv = v128.load(m, 16);
+    let i0 = ZERO, i1 = ZERO, i2 = ZERO, i3 = ZERO;
+    for (let j = 0; j < 4; j++) {
+      let lo0 = ZERO, hi0 = ZERO, lo1 = ZERO, hi1 = ZERO, lo2 = ZERO, hi2 = ZERO, lo3 = ZERO, hi3 = ZERO;
+      for (let h = 0; h < 2; h++) {
+        const v = p + <usize>((8 * j + 4 * h) * 16);
+        const w0 = v128.load(v), w1 = v128.load(v, 16), w2 = v128.load(v, 32), w3 = v128.load(v, 48);
+        const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), l2 = v128.and(w2, m4), l3 = v128.and(w3, m4);
+        const h0 = hiNib(w0, m4), h1 = hiNib(w1, m4), h2 = hiNib(w2, m4), h3 = hiNib(w3, m4);
+        const xo = so + <usize>(64 * j + 16 * h);
+        lo0 = q4kHalf(a0 + xo, l0, l1, l2, l3, lo0); hi0 = q4kHalf(a0 + xo + 32, h0, h1, h2, h3, hi0);
+        if (n >= 2) { lo1 = q4kHalf(a1 + xo, l0, l1, l2, l3, lo1); hi1 = q4kHalf(a1 + xo + 32, h0, h1, h2, h3, hi1); }
+        if (n == 4) {
+          lo2 = q4kHalf(a2 + xo, l0, l1, l2, l3, lo2); hi2 = q4kHalf(a2 + xo + 32, h0, h1, h2, h3, hi2);
+          lo3 = q4kHalf(a3 + xo, l0, l1, l2, l3, lo3); hi3 = q4kHalf(a3 + xo + 32, h0, h1, h2, h3, hi3);
         }
       }
-      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), f32x4.sub(accX, minX), valid);
-      storeLanes(out + ((<usize>(t + 1) * <usize>rows + <usize>(g * 4)) << 2), f32x4.sub(accY, minY), valid);
-    }
-    for (; t < nTok; t++) {
-      const gemm = t < nGemm;
-      const a = act + <usize>t * <usize>actStride;
-      const ad = a + <usize>(3 * cols);
-      const bs = ad + <usize>(4 * nsb);
-      let acc = zero, accMin = zero;
-      // Running pointers (V8 keeps them in registers): quants, meta, activations.
-      let p = gq, m = gm, xa = a;
-      for (let s = 0; s < nsb; s++) {
-        const bs32 = bsum32(bs + <usize>(s * 32));
-        const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
-        const d = f32x4.mul(v128.load(m), yd), dm = f32x4.mul(v128.load(m, 16), yd);
-        const m0 = k45Mins(m, 0, bs32), m1 = k45Mins(m, 1, bs32), m2 = k45Mins(m, 2, bs32), m3 = k45Mins(m, 3, bs32);
-        let r0 = ZERO, r1 = ZERO, r2 = ZERO, r3 = ZERO;
-        let pj = p, sj = m + 32;
-        for (let j = 0; j < 4; j++) {
-          const x0 = v128.load(xa), x1 = v128.load(xa, 16), x2 = v128.load(xa, 32), x3 = v128.load(xa, 48);
-          r0 = q4kRow(pj, sj, x0, x1, x2, x3, r0, m4);
-          r1 = q4kRow(pj + 128, sj + 16, x0, x1, x2, x3, r1, m4);
-          r2 = q4kRow(pj + 256, sj + 32, x0, x1, x2, x3, r2, m4);
-          r3 = q4kRow(pj + 384, sj + 48, x0, x1, x2, x3, r3, m4);
-          if (gemm) {
-            acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
-            r0 = r1 = r2 = r3 = ZERO;
-          }
-          xa += 64; pj += 32; sj += 4;
+      const sl = q4kScales(m, 2 * j), sh = q4kScales(m, 2 * j + 1);
+      const k0 = i32x4.add(i32x4.dot_i16x8_s(lo0, sl), i32x4.dot_i16x8_s(hi0, sh));
+      const k1 = n >= 2 ? i32x4.add(i32x4.dot_i16x8_s(lo1, sl), i32x4.dot_i16x8_s(hi1, sh)) : ZERO;
+      const k2 = n == 4 ? i32x4.add(i32x4.dot_i16x8_s(lo2, sl), i32x4.dot_i16x8_s(hi2, sh)) : ZERO;
+      const k3 = n == 4 ? i32x4.add(i32x4.dot_i16x8_s(lo3, sl), i32x4.dot_i16x8_s(hi3, sh)) : ZERO;
+      if (gemm) {
+        c0 = fmaVF(c0, f32x4.mul(dv, v128.load32_splat(d0 + bo)), k0);
+        if (n >= 2) c1 = fmaVF(c1, f32x4.mul(dv, v128.load32_splat(d1 + bo)), k1);
+        if (n == 4) {
+          c2 = fmaVF(c2, f32x4.mul(dv, v128.load32_splat(d2 + bo)), k2);
+          c3 = fmaVF(c3, f32x4.mul(dv, v128.load32_splat(d3 + bo)), k3);
         }
-        p += 512; m += 128;
-        if (gemm) {
-          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 0));
-          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 1));
-          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 2));
-          accMin = fmaVF(accMin, dm, tr4(m0, m1, m2, m3, 3));
-        } else {
-          acc = fmaVF(acc, d, reduce4(r0, r1, r2, r3));
-          accMin = fmaVF(accMin, dm, reduce4(m0, m1, m2, m3));
-        }
+      } else {
+        i0 = i32x4.add(i0, k0); i1 = i32x4.add(i1, k1); i2 = i32x4.add(i2, k2); i3 = i32x4.add(i3, k3);
       }
-      storeLanes(out + ((<usize>t * <usize>rows + <usize>(g * 4)) << 2), f32x4.sub(acc, accMin), valid);
     }
+    if (!gemm) {
+      c0 = fmaVF(c0, f32x4.mul(dv, v128.load32_splat(d0 + bo)), i0);
+      if (n >= 2) c1 = fmaVF(c1, f32x4.mul(dv, v128.load32_splat(d1 + bo)), i1);
+      if (n == 4) {
+        c2 = fmaVF(c2, f32x4.mul(dv, v128.load32_splat(d2 + bo)), i2);
+        c3 = fmaVF(c3, f32x4.mul(dv, v128.load32_splat(d3 + bo)), i3);
+      }
+    }
+    n0 = q4kMins(gemm, n0, m, dmv, d0, bo, bsOff, b32);
+    if (n >= 2) n1 = q4kMins(gemm, n1, m, dmv, d1, bo, bsOff, b32);
+    if (n == 4) {
+      n2 = q4kMins(gemm, n2, m, dmv, d2, bo, bsOff, b32);
+      n3 = q4kMins(gemm, n3, m, dmv, d3, bo, bsOff, b32);
+    }
+    p += 512; m += 128;
   }
+  const o = out + (<usize>(g * 4) << 2), rowBytes = <usize>rows << 2;
+  const valid = min<i32>(4, rows - g * 4);
+  storeLanes(o + <usize>t * rowBytes, f32x4.sub(c0, n0), valid);
+  if (n >= 2) storeLanes(o + <usize>(t + 1) * rowBytes, f32x4.sub(c1, n1), valid);
+  if (n == 4) {
+    storeLanes(o + <usize>(t + 2) * rowBytes, f32x4.sub(c2, n2), valid);
+    storeLanes(o + <usize>(t + 3) * rowBytes, f32x4.sub(c3, n3), valid);
+  }
+}
+
+/**
+ * The min term of one super-block for one token (d: its Q8_K area's scale array): one fma per
+ * 64-value chunk in chunk order (gemm) or one for the super-block (gemv).
+ */
+// @ts-ignore: decorator
+@inline
+function q4kMins(gemm: bool, acc: v128, m: usize, dmv: v128, d: usize, bo: usize, bsOff: usize, b32: usize): v128 {
+  const bs32 = bsum32(d + bsOff + b32);
+  const dm = f32x4.mul(dmv, v128.load32_splat(d + bo));
+  const m0 = k45Mins(m, 0, bs32), m1 = k45Mins(m, 1, bs32), m2 = k45Mins(m, 2, bs32), m3 = k45Mins(m, 3, bs32);
+  if (!gemm) return fmaVF(acc, dm, reduce4(m0, m1, m2, m3));
+  acc = fmaVF(acc, dm, tr4(m0, m1, m2, m3, 0));
+  acc = fmaVF(acc, dm, tr4(m0, m1, m2, m3, 1));
+  acc = fmaVF(acc, dm, tr4(m0, m1, m2, m3, 2));
+  return fmaVF(acc, dm, tr4(m0, m1, m2, m3, 3));
 }
 
 export function mmQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, mode: i32): void {

@@ -35,8 +35,12 @@ export function repackQ4_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
   }
 }
 
-/** d, dmin and the 6-bit packed scales/mins of a Q4_K/Q5_K block into the 128-byte meta of row r. */
-function kMeta(blk: usize, m: usize, r: i32): void {
+/**
+ * d, dmin and the 6-bit packed scales/mins of a Q4_K/Q5_K block into the 128-byte meta of row r.
+ * Scales are u16 [row][sub-block] (Q5_K) or, with `bySub`, [sub-block][row] (Q4_K, whose kernel
+ * reads the four rows' scale of a sub-block at once).
+ */
+function kMeta(blk: usize, m: usize, r: i32, bySub: bool): void {
   store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk)));
   store<f32>(m + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk, 2)));
   const q = blk + 4;
@@ -49,7 +53,7 @@ function kMeta(blk: usize, m: usize, r: i32): void {
       sc = (load<u8>(q + j + 4) & 0xf) | ((load<u8>(q + j - 4) >> 6) << 4);
       mn = (load<u8>(q + j + 4) >> 4) | ((load<u8>(q + j) >> 6) << 4);
     }
-    store<u16>(m + 32 + (<usize>(r * 8 + j) << 1), <u16>sc);
+    store<u16>(m + 32 + (<usize>(bySub ? j * 4 + r : r * 8 + j) << 1), <u16>sc);
     store<u8>(m + 96 + <usize>(r * 8 + j), <u8>mn);
   }
 }
@@ -60,7 +64,7 @@ export function repackQ5_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 176;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      kMeta(blk, ds + gs * 128, r);
+      kMeta(blk, ds + gs * 128, r, false);
       const dst = dq + gs * 640 + <usize>(r * 160);
       memory.copy(dst, blk + 48, 128);
       memory.copy(dst + 128, blk + 16, 32);
@@ -93,9 +97,10 @@ export function repackQ4_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 144;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      const m = ds + gs * 128;
-      kMeta(blk, m, r);
-      memory.copy(dq + gs * 512 + <usize>(r * 128), blk + 16, 128);
+      kMeta(blk, ds + gs * 128, r, true);
+      // Rows interleaved 4 bytes at a time (matmul-k.ts q4kSums): bytes 32j + 4k .. +3 of row r
+      // (chunk j, k = 0..7) at 16·(8j + k) + 4r.
+      for (let jk = 0; jk < 32; jk++) store<u32>(dq + gs * 512 + <usize>(jk * 16 + r * 4), load<u32>(blk + 16 + <usize>(jk * 4)));
     }
   }
 }
@@ -146,12 +151,12 @@ export function rowQ4_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): voi
     const gs = <usize>g * <usize>nsb + <usize>s;
     const m = ds + gs * 128;
     const d = load<f32>(m + (<usize>r << 2)), dmin = load<f32>(m + 16 + (<usize>r << 2));
-    const q = dq + gs * 512 + <usize>(r * 128);
+    const q = dq + gs * 512 + <usize>(r * 4);
     for (let j = 0; j < 4; j++) {
-      const d1 = d * <f32>load<u16>(m + 32 + (<usize>(r * 8 + 2 * j) << 1)), m1 = dmin * <f32>load<u8>(m + 96 + <usize>(r * 8 + 2 * j));
-      const d2 = d * <f32>load<u16>(m + 34 + (<usize>(r * 8 + 2 * j) << 1)), m2 = dmin * <f32>load<u8>(m + 97 + <usize>(r * 8 + 2 * j));
+      const d1 = d * <f32>load<u16>(m + 32 + (<usize>(2 * j * 4 + r) << 1)), m1 = dmin * <f32>load<u8>(m + 96 + <usize>(r * 8 + 2 * j));
+      const d2 = d * <f32>load<u16>(m + 32 + (<usize>((2 * j + 1) * 4 + r) << 1)), m2 = dmin * <f32>load<u8>(m + 97 + <usize>(r * 8 + 2 * j));
       for (let l = 0; l < 32; l++) {
-        const v = load<u8>(q + <usize>(j * 32 + l));
+        const v = load<u8>(q + <usize>((j * 8 + (l >> 2)) * 16 + (l & 3)));
         store<f32>(dst + <usize>((s * 256 + j * 64 + l) << 2), d1 * <f32>(v & 15) - m1);
         store<f32>(dst + <usize>((s * 256 + j * 64 + 32 + l) << 2), d2 * <f32>(v >> 4) - m2);
       }
