@@ -96,7 +96,6 @@ export async function benchBrowser(opts: { model?: string; tokens?: number; thre
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
   });
   try {
-
     const page = browser.pages()[0] ?? (await browser.newPage());
     await page.goto(http.url + "/");
     await page.fill("#threads", String(threads));
