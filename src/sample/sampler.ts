@@ -291,10 +291,16 @@ export function createSampler(params: SamplerParams = {}): Sampler {
     c.load(logits);
     applyLogitBias(c, resolved.logitBias);
     window!.apply(c, history, resolved);
-    applyTopK(c, resolved.topK);
+    // Greedy picks the highest logit (lowest id on ties), which top-k, top-p and min-p always
+    // keep; only typical-p can drop it, and it depends on what top-k left. Skipping them saves a
+    // top-k selection over the vocabulary on every greedy token.
+    const greedy = resolved.temperature <= 0 && resolved.typicalP >= 1;
+    if (!greedy) applyTopK(c, resolved.topK);
     applyTypical(c, resolved.typicalP, resolved.minKeep, scratch!);
-    applyTopP(c, resolved.topP, resolved.minKeep);
-    applyMinP(c, resolved.minP, resolved.minKeep);
+    if (!greedy) {
+      applyTopP(c, resolved.topP, resolved.minKeep);
+      applyMinP(c, resolved.minP, resolved.minKeep);
+    }
     if (c.size === 0) throw new Error("sampler: no candidate left");
     let best = -Infinity;
     for (let i = 0; i < c.size; i++) if (c.logits[i]! > best) best = c.logits[i]!;
