@@ -14,7 +14,7 @@
 // multiply-adds are emulated in f64 (exact.ts). `mode` = kind | (tokens that run gemm) << 4: the
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, PF, touch, sinkTouch, f16x4, f16Keep, f16Scale } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, touchQ4, sinkTouch, f16x4, f16Keep, f16Scale } from "./util";
 import { fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
@@ -244,7 +244,7 @@ function q4Acc(acc: v128, sums: v128, sc: v128, ad: usize, bo: usize, nb: i32): 
 /**
  * MODE_REPACK Q4_0 (ggml_gemv/gemm_q4_0_8x8_q8_0): acc_r = fma(block sum_r, d_w·d_x, acc_r) per
  * block. Tokens in fours (then a pair, then one) share each weight load and unpack; a lone token
- * (decode) also touches its weight streams ahead (util.ts touch).
+ * (decode) also touches its weight streams ahead (util.ts touchQ4).
  */
 function q4Repack(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
   const nb = cols / 32;
@@ -263,8 +263,6 @@ function q4Repack(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, 
 @inline
 function q4Tokens(n: i32, wq: usize, ws: usize, cols: i32, rows: i32, g: i32, act: usize, actStride: i32, t: i32, out: usize): u32 {
   const nb = cols / 32;
-  const groups = (rows + 3) >> 2;
-  const qEnd = wq + <usize>groups * <usize>nb * 64, sEnd = ws + <usize>groups * <usize>nb * 8;
   const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
   const m4 = keepI8(0x0f, rows >> 31), ones = keepI16(1, rows >> 31);
   const zero = f32x4.splat(0);
@@ -274,7 +272,7 @@ function q4Tokens(n: i32, wq: usize, ws: usize, cols: i32, rows: i32, g: i32, ac
   let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
   let p = wq + <usize>g * <usize>nb * 64, sp = ws + <usize>g * <usize>nb * 8;
   for (let b = 0; b < nb; b++) {
-    if (n == 1) touched |= touch(p + PF, 64, qEnd) | touch(sp + (PF >> 3), 8, sEnd);
+    if (n == 1) touched |= touchQ4(p, sp);
     const w0 = v128.load(p), w1 = v128.load(p, 16), w2 = v128.load(p, 32), w3 = v128.load(p, 48);
     const l0 = v128.and(w0, m4), l1 = v128.and(w1, m4), l2 = v128.and(w2, m4), l3 = v128.and(w3, m4);
     const h0 = hiNib(w0, m4), h1 = hiNib(w1, m4), h2 = hiNib(w2, m4), h3 = hiNib(w3, m4);

@@ -203,18 +203,17 @@ export function slot16(m: i32): i32 {
  * ~31 GB/s on two threads), and a burst over a whole row group ahead lost (the loads block
  * retirement).
  */
-export const PF: usize = 384;
+export const PF: usize = 384; // < WEIGHT_PAD
 
-/** One byte of each line of [p, p + bytes), clamped below `end` (the end of the weight's area). */
+/**
+ * One byte at p + PF and one at s + PF / 8 (the Q4_0 quant and scale streams): the TS side leaves
+ * WEIGHT_PAD (512) readable bytes after every weight area (src/backend/wasm/abi.ts), so no bound
+ * check is needed (a clamp per load measured ~10 instructions a block).
+ */
 // @ts-ignore: decorator
 @inline
-export function touch(p: usize, bytes: usize, end: usize): u32 {
-  let t: u32 = 0;
-  for (let o: usize = 0; o < bytes; o += 64) {
-    const f = p + o;
-    t |= load<u8>(select<usize>(f, end - 1, f < end));
-  }
-  return t;
+export function touchQ4(p: usize, s: usize): u32 {
+  return <u32>load<u8>(p + PF) | <u32>load<u8>(s + (PF >> 3));
 }
 
 /** Keeps touch loads alive: a store that never happens (touch results are bytes). */

@@ -14,6 +14,8 @@ export const DESC_SLOTS = 32;
 export const HEAP_BASE = 131072;
 /** wasm32 ceiling: the module declares this maximum and an imported memory must match it. */
 export const MAX_PAGES = 65536;
+/** Readable bytes after each repacked quant and scale area: decode kernels load ahead of their streams (kernels/util.ts PF). */
+export const WEIGHT_PAD = 512;
 
 export const OP = { MATMUL: 1, QUANT: 2, ATTN: 3, SILU: 4, ADD: 5, RMSNORM: 6, ROPE: 7, SETROWS: 8, ADDBIAS: 9, MATMUL_MULTI: 10 } as const;
 

@@ -8,7 +8,7 @@ import type { GgmlType } from "../../format/ggml.ts";
 import type { AttentionShape, AttentionSpan, Backend, Buf, Weight } from "../types.ts";
 import { ropeAngles } from "../ref/rope.ts";
 import { dotKernel } from "../ref/vecdot.ts";
-import { ACT, CTRL_BASE, MAX_PAGES, MODE, OP } from "./abi.ts";
+import { ACT, CTRL_BASE, MAX_PAGES, MODE, OP, WEIGHT_PAD } from "./abi.ts";
 import { actStride, layoutOf } from "./layout.ts";
 import type { Layout } from "./layout.ts";
 import { Pool } from "./pool.ts";
@@ -424,7 +424,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     if (!layout) throw new UserError(`no matrix kernel for weights of GGML type ${ggmlTypeName(type)}`);
     const nb = cols / layout.block;
     const groups = Math.ceil(rows / 4);
-    const place = layout.floatKind !== undefined ? rb * rows + 64 : groups * nb * (layout.qPerGroupBlock + layout.sPerGroupBlock) + 128;
+    const place = layout.floatKind !== undefined ? rb * rows + 64 : groups * nb * (layout.qPerGroupBlock + layout.sPerGroupBlock) + 2 * WEIGHT_PAD + 128;
     const sh = shards.place(place);
     const heap = sh.heap;
     if (layout.floatKind !== undefined) {
@@ -435,8 +435,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         put: (r0, bytes) => sh.u8().set(bytes, q + r0 * rb),
       };
     }
-    const q = heap.alloc(groups * nb * layout.qPerGroupBlock);
-    const s = heap.alloc(groups * nb * layout.sPerGroupBlock);
+    const q = heap.alloc(groups * nb * layout.qPerGroupBlock + WEIGHT_PAD);
+    const s = heap.alloc(groups * nb * layout.sPerGroupBlock + WEIGHT_PAD);
     // Padding rows of the last group are zero so they compute harmless zeros.
     sh.u8().fill(0, q + Math.floor(rows / 4) * nb * layout.qPerGroupBlock, q + groups * nb * layout.qPerGroupBlock);
     sh.u8().fill(0, s + Math.floor(rows / 4) * nb * layout.sPerGroupBlock, s + groups * nb * layout.sPerGroupBlock);
