@@ -247,7 +247,6 @@ function q4Acc(acc: v128, sums: v128, sc: v128, ad: usize, bo: usize, nb: i32): 
  * (decode) also touches its weight streams ahead (util.ts touchQ4).
  */
 function q4Repack(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize): void {
-  const nb = cols / 32;
   let touched: u32 = 0;
   for (let g = g0; g < g1; g++) {
     let t = 0;
