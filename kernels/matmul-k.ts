@@ -7,8 +7,9 @@
 // ≥ 8 tokens, rows % 8 = 0): one fma per super-block.
 //
 // Layouts (repack.ts), per (group of 4 rows, super-block):
-//   Q4_K quants [4][128], meta 128: d f32[4] | dmin f32[4] | sc u16[4][8] | m u8[4][8]
-//   Q5_K quants [4][qs 128 | qh 32], meta as Q4_K
+//   Q4_K quants [32][4 rows][4 bytes] (rows interleaved 4 bytes at a time), meta 128: d f32[4] |
+//        dmin f32[4] | sc u16[8 sub-blocks][4 rows] | m u8[4][8]
+//   Q5_K quants [4][qs 128 | qh 32], meta 128: d f32[4] | dmin f32[4] | sc u16[4 rows][8] | m u8[4][8]
 //   Q6_K quants [4][ql 128 | qh 64], meta 144: d f32[4] | sc i16[4][16]
 //   Q3_K quants [4][qs 64 | hmask 32], meta 80: d f32[4] | (scale − 32) i8[4][16]
 //   Q2_K quants [4][qs 64], meta 96: d f32[4] | dmin f32[4] | (sc | m << 4) u8[4][16]
@@ -156,16 +157,16 @@ function q4kScales(m: usize, sub: i32): v128 {
 
 /**
  * Repacked Q4_K (ggml_gemv/gemm_q4_K_8x8_q8_K): acc − accMin with one fma per super-block
- * (gemv) or per 64-value chunk (gemm: tokens below nTok − nTok % 4). Tokens in fours (then a pair,
- * then one) share each weight load and unpack; a group of four never straddles the gemm/gemv
- * boundary (a multiple of 4).
+ * (gemv) or per 64-value chunk (gemm: tokens below nTok − nTok % 4). Tokens in fours (then pairs,
+ * then single ones) share each weight load and unpack.
  */
 function repackQ4_K(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: i32, act: usize, actStride: i32, nTok: i32, out: usize, nGemm: i32): void {
   for (let g = g0; g < g1; g++) {
     let t = 0;
-    for (; t + 4 <= nTok; t += 4) q4kTokens(4, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
-    for (; t + 2 <= nTok; t += 2) q4kTokens(2, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
-    if (t < nTok) q4kTokens(1, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
+    // A group never straddles the gemm/gemv boundary (a multiple of 4, except in a shard's chunk).
+    for (; t + 4 <= nTok && (t + 4 <= nGemm || t >= nGemm); t += 4) q4kTokens(4, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
+    for (; t + 2 <= nTok && (t + 2 <= nGemm || t >= nGemm); t += 2) q4kTokens(2, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
+    for (; t < nTok; t++) q4kTokens(1, t < nGemm, wq, ws, cols, rows, g, act, actStride, t, out);
   }
 }
 
