@@ -52,13 +52,7 @@ export const q4_1: BlockCodec = {
   },
   quantizeRow(x, xo, n, out, oo) {
     for (let b = 0; b < n / QK; b++, xo += QK, oo += 20) {
-      let min = Infinity;
-      let max = -Infinity;
-      for (let j = 0; j < QK; j++) {
-        const v = x[xo + j];
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
+      const [min, max] = blockMinMax(x, xo);
       const d = fr(fr(max - min) / 15);
       const id = d !== 0 ? fr(1 / d) : 0;
       writeF16(out, oo, d);
@@ -121,13 +115,7 @@ export const q5_1: BlockCodec = {
   },
   quantizeRow(x, xo, n, out, oo) {
     for (let b = 0; b < n / QK; b++, xo += QK, oo += 24) {
-      let min = Infinity;
-      let max = -Infinity;
-      for (let j = 0; j < QK; j++) {
-        const v = x[xo + j];
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
+      const [min, max] = blockMinMax(x, xo);
       const d = fr(fr(max - min) / 31);
       const id = d !== 0 ? fr(1 / d) : 0;
       writeF16(out, oo, d);
@@ -212,4 +200,16 @@ export function quantizeQ8ActivationX86(x: Float32Array, xo: number, n: number, 
     }
     if (withSum) writeF16(out, oo + 2, fr(d * sum));
   }
+}
+
+/** Smallest and largest of the QK values at xo (the Q4_1/Q5_1 range). */
+function blockMinMax(x: Float32Array, xo: number): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let j = 0; j < QK; j++) {
+    const v = x[xo + j]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return [min, max];
 }

@@ -4,28 +4,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { loadModel } from "../../src/index.ts";
 import { FIXTURES_URL } from "../fixtures-path.ts";
+import { greedyTokens, untilEog } from "../greedy.ts";
 
 const FIX = new URL("models/", FIXTURES_URL);
 const expected = JSON.parse(readFileSync(new URL("stories260K.expected.json", FIX), "utf8"));
 const quantExpected = JSON.parse(readFileSync(new URL("quantized/stories260K-quantized.expected.json", FIX), "utf8"));
 
-function untilEog(tokens: number[]): number[] {
-  const i = tokens.findIndex((t) => t === 1 || t === 2);
-  return i < 0 ? tokens : tokens.slice(0, i);
-}
-
-async function greedy(path: string, prompt: number[], steps: number, threads: number, kvType: "f32" | "f16"): Promise<number[]> {
-  const model = await loadModel(path, { backend: "wasm", threads, kvType, contextSize: 512 });
-  try {
-    const gen = model.generate(prompt, { temperature: 0, maxTokens: steps });
-    await gen.text();
-    return gen.stats.generatedTokens;
-  } finally {
-    await model.dispose();
-  }
-}
+const greedy = (path: string, prompt: number[], steps: number, threads: number, kvType: "f32" | "f16") =>
+  greedyTokens(path, prompt, steps, { backend: "wasm", threads, kvType, contextSize: 512 });
 
 for (const threads of [1, 2]) {
   test(`stories260K greedy tokens on the wasm backend (threads=${threads})`, async () => {

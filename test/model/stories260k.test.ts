@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/index.ts";
 import { FIXTURES_URL } from "../fixtures-path.ts";
+import { greedyTokens, untilEog } from "../greedy.ts";
 
 const FIX = new URL("models/", FIXTURES_URL);
 const expected = JSON.parse(readFileSync(new URL("stories260K.expected.json", FIX), "utf8"));
@@ -14,22 +15,8 @@ const quantExpected = JSON.parse(readFileSync(new URL("quantized/stories260K-qua
 
 const BACKENDS = [{ backend: "ref" }, { backend: "wasm", threads: 2 }] as const;
 
-async function greedy(be: (typeof BACKENDS)[number], path: string, prompt: number[], steps: number, kvType: "f32" | "f16" = "f32") {
-  const model = await loadModel(path, { ...be, kvType, contextSize: 512 });
-  try {
-    const gen = model.generate(prompt, { temperature: 0, maxTokens: steps });
-    await gen.text();
-    return gen.stats.generatedTokens;
-  } finally {
-    await model.dispose();
-  }
-}
-
-/** The reference runs ignore end-of-sequence; compare up to the first BOS/EOS the reference emits. */
-function untilEog(tokens: number[]): number[] {
-  const i = tokens.findIndex((t) => t === 1 || t === 2);
-  return i < 0 ? tokens : tokens.slice(0, i);
-}
+const greedy = (be: (typeof BACKENDS)[number], path: string, prompt: number[], steps: number, kvType: "f32" | "f16" = "f32") =>
+  greedyTokens(path, prompt, steps, { ...be, kvType, contextSize: 512 });
 
 for (const be of BACKENDS) {
   for (const c of expected.cases) {

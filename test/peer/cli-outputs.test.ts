@@ -13,6 +13,7 @@ import { writeGguf } from "../../src/format/gguf.ts";
 import { syntheticLlama } from "../../src/format/synthetic.ts";
 import { FileSink } from "../../src/node/file-sink.ts";
 import { writeHfLlama } from "../format/hf-llama-folder.ts";
+import { greedyTokens } from "../greedy.ts";
 import { peerGreedy } from "./llamacpp.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -20,16 +21,7 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin/
 const dir = mkdtempSync(join(tmpdir(), "llamats-peer-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function ourGreedy(path: string, prompt: number[], n: number): Promise<number[]> {
-  const m = await loadModel(path, { contextSize: 64 });
-  try {
-    const g = m.generate(prompt, { temperature: 0, maxTokens: n });
-    await g.text();
-    return g.stats.generatedTokens;
-  } finally {
-    await m.dispose();
-  }
-}
+const ourGreedy = (path: string, prompt: number[], n: number) => greedyTokens(path, prompt, n, { contextSize: 64 });
 
 test("a Q4_K_M file from `llamats quantize` loads and generates in llama.cpp like in llamats", async () => {
   const src = join(dir, "f16.gguf");

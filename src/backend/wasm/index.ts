@@ -311,17 +311,19 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         return;
       }
       const xs = asF32(x, nTokens * first.cols, "matmul input");
-      const os = ws.map((w, i) => asF32(outs[i]!, nTokens * w.rows, "matmul output"));
+      for (let i = 0; i < ws.length; i++) asF32(outs[i]!, nTokens * ws[i]!.rows, "matmul output");
       if (nTokens <= 0) return;
       const { act, stride } = quantizeActivations(first.layout.act, xs, first.cols, nTokens);
-      const table = new Int32Array(8 * ws.length);
+      // The kernels' table (kernels/index.ts MM_ENTRY), written in place: no arrays per token.
+      const t = scratchOf("mmTable", 32 * ws.length);
       let units = 0, work = 0;
-      ws.forEach((w, i) => {
-        table.set([w.layout.kernel, w.q, w.s, w.cols, w.rows, os[i]!.ptr, matmulMode(w.type, w.cols, w.rows, nTokens), units], 8 * i);
+      for (let i = 0, e = t >>> 2; i < ws.length; i++, e += 8) {
+        const w = ws[i]!;
+        i32[e] = w.layout.kernel; i32[e + 1] = w.q; i32[e + 2] = w.s; i32[e + 3] = w.cols; i32[e + 4] = w.rows;
+        i32[e + 5] = asBuf(outs[i]!).ptr; i32[e + 6] = matmulMode(w.type, w.cols, w.rows, nTokens); i32[e + 7] = units;
         units += Math.ceil(w.rows / 4);
         work += w.rows * w.cols * nTokens;
-      });
-      const t = writeInts("mmTable", table);
+      }
       const d = pool.begin();
       d[0] = OP.MATMUL_MULTI; d[1] = ws.length; d[2] = t; d[3] = act; d[4] = stride; d[5] = nTokens; d[6] = units;
       pool.run(work >= BIG);
