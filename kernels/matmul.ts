@@ -1,7 +1,7 @@
 // Quantized matrix × activations for the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
 // IQ4_NL). Weights are repacked at load (repack.ts): rows in groups of 4, the 4 rows' quants of
 // one block side by side (Q4_0: interleaved 4 bytes at a time, see q4Sums), scales in a separate
-// array (f32; Q4_0 keeps the file's f16). A group's weights stay in L1 while
+// array (f32; Q4_0 and Q8_0 keep the file's f16, so their repacked weights are the file's size). A group's weights stay in L1 while
 // every token of the batch streams past them. Each kernel computes row groups [g0, g1) for all
 // nTok tokens: out[t*rows + r].
 //
@@ -14,7 +14,7 @@
 // multiply-adds are emulated in f64 (exact.ts). `mode` = kind | (tokens that run gemm) << 4: the
 // repacked K kernels (matmul-k.ts) add per 64/128 values for tokens in whole groups of 4.
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, touchQ4, sinkTouch, f16x4, f16Keep, f16Scale } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, dot2I8U7k, keepI8, keepI16, keepV, pairs8, touchQ4, sinkTouch, f16x4, f16s, f16Keep, f16Scale } from "./util";
 import { fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 
 export const MODE_VEC = 0, MODE_REPACK = 1, MODE_TINY = 2, MODE_IQP = 3;
@@ -27,12 +27,13 @@ export function hiNib(w: v128, m4: v128): v128 {
   return v128.and(i16x8.shr_u(w, 4), m4);
 }
 
-// ---- families of 32-value blocks, their repacked sizes per (group of 4 rows, block)
-const F_Q8_0 = 0, F_Q4_0 = 1, F_Q4_1 = 2, F_Q5_0 = 3, F_Q5_1 = 4, F_IQ4_NL = 5;
+// ---- families of 32-value blocks (Q8_0 has its own kernel, mmQ8_0), their repacked sizes per
+// (group of 4 rows, block)
+const F_Q4_0 = 1, F_Q4_1 = 2, F_Q5_0 = 3, F_Q5_1 = 4, F_IQ4_NL = 5;
 
 // @ts-ignore: decorator
 @inline
-function qBytes(fam: i32): usize { return fam == F_Q8_0 ? 128 : fam == F_Q5_0 || fam == F_Q5_1 ? 80 : 64; }
+function qBytes(fam: i32): usize { return fam == F_Q5_0 || fam == F_Q5_1 ? 80 : 64; }
 // @ts-ignore: decorator
 @inline
 function sBytes(fam: i32): usize { return fam == F_Q4_1 || fam == F_Q5_1 ? 32 : fam == F_Q4_0 ? 8 : 16; }
@@ -51,7 +52,7 @@ function scales4(fam: i32, sp: usize, hk: v128, hs: v128): v128 {
 function hasMin(fam: i32): bool { return fam == F_Q4_1 || fam == F_Q5_1; }
 // @ts-ignore: decorator
 @inline
-function wide(fam: i32): bool { return fam == F_Q8_0 || fam == F_IQ4_NL; }
+function wide(fam: i32): bool { return fam == F_IQ4_NL; }
 
 // @ts-ignore: decorator
 @inline
@@ -90,13 +91,9 @@ function nibbles(fam: i32, q: usize, r: i32, half: i32, m4: v128): v128 {
 // @ts-ignore: decorator
 @inline
 function lanes32(fam: i32, q: usize, r: i32, half: i32, x: v128, bias: v128, x16: usize, m4: v128, ones: v128, tab: v128): v128 {
-  if (fam == F_Q8_0 || fam == F_IQ4_NL) {
-    let w: v128;
-    if (fam == F_Q8_0) w = v128.load(q + <usize>(r * 32 + half * 16));
-    else {
-      const b = v128.load(q + <usize>(r * 16));
-      w = i8x16.swizzle(tab, half == 0 ? v128.and(b, m4) : hiNib(b, m4));
-    }
+  if (fam == F_IQ4_NL) {
+    const b = v128.load(q + <usize>(r * 16));
+    const w = i8x16.swizzle(tab, half == 0 ? v128.and(b, m4) : hiNib(b, m4));
     const xa = x16 + <usize>(half * 32);
     // slot16 order (util.ts): the two pair-sum vectors add up to the lanes.
     return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(xa)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(xa, 16)));
@@ -305,7 +302,7 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
   const zero = f32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * 128;
-    const gs = ws + <usize>g * <usize>nb * 16;
+    const gs = ws + <usize>g * <usize>nb * 8;
     const valid = min<i32>(4, rows - g * 4);
     for (let r = 0; r < valid; r++) {
       const R = g * 4 + r;
@@ -315,12 +312,12 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
         const a0 = act + <usize>t * <usize>actStride, a1 = a0 + <usize>actStride, a2 = a1 + <usize>actStride, a3 = a2 + <usize>actStride;
         const d0p = a0 + <usize>(3 * cols), d1p = a1 + <usize>(3 * cols), d2p = a2 + <usize>(3 * cols), d3p = a3 + <usize>(3 * cols);
         let x0 = a0 + <usize>cols, x1 = a1 + <usize>cols, x2 = a2 + <usize>cols, x3 = a3 + <usize>cols;
-        let q = gq + <usize>(r * 32), sp = gs + <usize>(r * 4);
+        let q = gq + <usize>(r * 32), sp = gs + <usize>(r * 2);
         let p0 = zero, q0 = zero, p1 = zero, q1 = zero, p2 = zero, q2 = zero, p3 = zero, q3 = zero;
         for (let b = 0; b < nb; b++) {
           const e0 = v128.load8x8_s(q), e1 = v128.load8x8_s(q, 8);
           const e2 = v128.load8x8_s(q, 16), e3 = v128.load8x8_s(q, 24);
-          const dw = load<f32>(sp);
+          const dw = f16s(sp);
           const bo = <usize>b << 2;
           let d = splatS(dw * load<f32>(d0p + bo));
           p0 = fmaSI(p0, d, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x0)), i32x4.dot_i16x8_s(e1, v128.load(x0, 16))));
@@ -334,7 +331,7 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
           d = splatS(dw * load<f32>(d3p + bo));
           p3 = fmaSI(p3, d, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x3)), i32x4.dot_i16x8_s(e1, v128.load(x3, 16))));
           q3 = fmaSI(q3, d, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x3, 32)), i32x4.dot_i16x8_s(e3, v128.load(x3, 48))));
-          q += 128; sp += 16; x0 += 64; x1 += 64; x2 += 64; x3 += 64;
+          q += 128; sp += 8; x0 += 64; x1 += 64; x2 += 64; x3 += 64;
         }
         store<f32>(out + ((<usize>t * <usize>rows + <usize>R) << 2), hsum8(p0, q0));
         store<f32>(out + ((<usize>(t + 1) * <usize>rows + <usize>R) << 2), hsum8(p1, q1));
@@ -351,7 +348,7 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
           const e0 = v128.load8x8_s(q), e1 = v128.load8x8_s(q, 8);
           const e2 = v128.load8x8_s(q, 16), e3 = v128.load8x8_s(q, 24);
           const x16 = a + <usize>cols + <usize>(b * 64), y16 = a2 + <usize>cols + <usize>(b * 64);
-          const dw = load<f32>(gs + <usize>(b * 16 + r * 4));
+          const dw = f16s(gs + <usize>(b * 8 + r * 2));
           const dx = splatS(dw * load<f32>(ad + (<usize>b << 2))), dy = splatS(dw * load<f32>(ad2 + (<usize>b << 2)));
           xa = fmaSI(xa, dx, i32x4.add(i32x4.dot_i16x8_s(e0, v128.load(x16)), i32x4.dot_i16x8_s(e1, v128.load(x16, 16))));
           xb = fmaSI(xb, dx, i32x4.add(i32x4.dot_i16x8_s(e2, v128.load(x16, 32)), i32x4.dot_i16x8_s(e3, v128.load(x16, 48))));
@@ -369,16 +366,17 @@ export function mmQ8_0(wq: usize, ws: usize, cols: i32, rows: i32, g0: i32, g1: 
   const a = act + <usize>(nTok - 1) * <usize>actStride;
   const o = out + (<usize>(nTok - 1) * <usize>rows << 2);
   const ad = a + <usize>(3 * cols);
+  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nb * 128;
-    const gs = ws + <usize>g * <usize>nb * 16;
+    const gs = ws + <usize>g * <usize>nb * 8;
     const valid = min<i32>(4, rows - g * 4);
     let a0 = zero, b0 = zero, a1 = zero, b1 = zero, a2 = zero, b2 = zero, a3 = zero, b3 = zero;
     for (let b = 0; b < nb; b++) {
       const q = gq + <usize>(b * 128);
       const x16 = a + <usize>cols + <usize>(b * 64);
       const x0 = v128.load(x16), x1 = v128.load(x16, 16), x2 = v128.load(x16, 32), x3 = v128.load(x16, 48);
-      const d = f32x4.mul(v128.load(gs + <usize>(b * 16)), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
+      const d = f32x4.mul(f16x4(gs + <usize>(b * 8), hk, hs), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
       let dr = splatLane(d, 0);
       a0 = fmaSI(a0, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q), x0), i32x4.dot_i16x8_s(v128.load8x8_s(q, 8), x1)));
       b0 = fmaSI(b0, dr, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(q, 16), x2), i32x4.dot_i16x8_s(v128.load8x8_s(q, 24), x3)));

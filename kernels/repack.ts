@@ -15,7 +15,7 @@ export function repackQ8_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
     for (let b = 0; b < nb; b++) {
       const blk = src + <usize>(i * nb + b) * 34;
       const gb = <usize>g * <usize>nb + <usize>b;
-      store<f32>(ds + ((gb * 4 + <usize>r) << 2), f16ToF32(load<u16>(blk)));
+      store<u16>(ds + ((gb * 4 + <usize>r) << 1), load<u16>(blk)); // f16 as in the file (mmQ8_0 widens)
       copySlots(dq + gb * 128 + <usize>(r * 32), blk + 2);
       copySlots(dq + gb * 128 + <usize>(r * 32 + 16), blk + 18);
     }
@@ -125,7 +125,7 @@ export function rowQ8_0(dq: usize, ds: usize, nb: i32, R: i32, dst: usize): void
   const g = R >> 2, r = R & 3;
   for (let b = 0; b < nb; b++) {
     const gb = <usize>g * <usize>nb + <usize>b;
-    const d = load<f32>(ds + ((gb * 4 + <usize>r) << 2));
+    const d = f16ToF32(load<u16>(ds + ((gb * 4 + <usize>r) << 1)));
     const q = dq + gb * 128 + <usize>(r * 32);
     for (let j = 0; j < 32; j++) store<f32>(dst + <usize>((b * 32 + j) << 2), d * <f32>load<i8>(q + <usize>((j & 16) + slot16(j & 15))));
   }

@@ -165,6 +165,13 @@ export function f16x4(p: usize, keep: v128, scale: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), scale);
 }
 
+/** The f16 at p as f32: f16x4's trick on one value (finite values, as weight scales are). */
+// @ts-ignore: decorator
+@inline
+export function f16s(p: usize): f32 {
+  return reinterpret<f32>((<u32>(<i32>load<i16>(p) << 13)) & 0x8fffffff) * reinterpret<f32>(0x77800000);
+}
+
 /** The constants of f16x4, kept in registers (`zero` a runtime zero, see keepI8 in util.ts). */
 // @ts-ignore: decorator
 @inline
