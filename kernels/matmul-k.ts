@@ -7,8 +7,8 @@
 // ≥ 8 tokens, rows % 8 = 0): one fma per super-block.
 //
 // Layouts (repack.ts), per (group of 4 rows, super-block):
-//   Q4_K quants [32][4 rows][4 bytes] (rows interleaved 4 bytes at a time), meta 128: d f32[4] |
-//        dmin f32[4] | sc u16[8 sub-blocks][4 rows] | m u8[4][8]
+//   Q4_K quants [32][4 rows][4 bytes] (rows interleaved 4 bytes at a time), meta 80: d f16[4] |
+//        dmin f16[4] | sc u8[8 sub-blocks][4 rows] | m u8[4][8]
 //   Q5_K quants [4][qs 128 | qh 32], meta 128: d f32[4] | dmin f32[4] | sc u16[4 rows][8] | m u8[4][8]
 //   Q6_K quants [4][ql 128 | qh 64], meta 144: d f32[4] | sc i16[4][16]
 //   Q3_K quants [4][qs 64 | hmask 32], meta 80: d f32[4] | (scale − 32) i8[4][16]
@@ -16,7 +16,7 @@
 //   IQ4_XS quants [4][128], meta 48: d f32[4] | (ls − 32) i8[4][8]
 // Q8_K area per token: q8 i8[n] | q16 i16[n] | d f32[nb] | bsum i16[n/16].
 
-import { reduce4, reduce4f, storeLanes, dotI8U7, keepI8, keepV } from "./util";
+import { reduce4, reduce4f, storeLanes, dotI8U7, keepI8, keepV, f16x4, f16Keep, f16Scale } from "./util";
 import { fmaSF, fmaSI, fmaVF, splatLane, splatS, hsum8, tr4 } from "./exact";
 import { hiNib, MODE_REPACK, MODE_IQP } from "./matmul";
 
@@ -28,6 +28,8 @@ const ZERO = i32x4.splat(0);
 // @ts-ignore: decorator
 @inline
 function k45Half(five: bool, w: v128, qh: usize, bl: v128, bh: v128, sc: usize, sc2: usize, xa: v128, xb: v128, acc: v128, m4: v128, b4: v128): v128 {
+  // Scales: u16 (Q5_K) or u8 (Q4_K).
+  const s1 = five ? v128.load16_splat(sc) : i16x8.splat(<i16>load<u8>(sc)), s2 = five ? v128.load16_splat(sc2) : i16x8.splat(<i16>load<u8>(sc2));
   let lo = v128.and(w, m4), hi = hiNib(w, m4);
   if (five) {
     // Fifth bits 2j (lo) and 2j + 1 (hi) of each byte, selected by the masks bl, bh: a shift by
@@ -36,8 +38,8 @@ function k45Half(five: bool, w: v128, qh: usize, bl: v128, bh: v128, sc: usize, 
     lo = v128.or(lo, v128.and(i8x16.eq(v128.and(h, bl), bl), b4));
     hi = v128.or(hi, v128.and(i8x16.eq(v128.and(h, bh), bh), b4));
   }
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xa, lo), v128.load16_splat(sc)));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xb, hi), v128.load16_splat(sc2)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xa, lo), s1));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(dotI8U7(xb, hi), s2));
 }
 
 /**
@@ -59,15 +61,15 @@ function k45Call(five: bool, p: usize, m: usize, j: i32, h: i32, r: i32, qh: usi
     const sc = m + 32 + <usize>((r * 8 + 2 * j) * 2);
     return k45Half(true, v128.load(p + <usize>(r * 160 + j * 32 + h * 16)), qh + <usize>(r * 160 + h * 16), bl, bh, sc, sc + 2, xa, xb, acc, m4, b4);
   }
-  const sc = m + 32 + <usize>((2 * j * 4 + r) * 2);
-  return k45Half(false, q4kRowBytes(p, j, h, r), 0, bl, bh, sc, sc + 8, xa, xb, acc, m4, b4);
+  const sc = m + 16 + <usize>(2 * j * 4 + r);
+  return k45Half(false, q4kRowBytes(p, j, h, r), 0, bl, bh, sc, sc + 4, xa, xb, acc, m4, b4);
 }
 
 /** Σ min·(32-value activation sums) per pair of sub-blocks: lane p = m[2p]·s[2p] + m[2p+1]·s[2p+1] for row r. */
 // @ts-ignore: decorator
 @inline
-function k45Mins(m: usize, r: i32, bs32: v128): v128 {
-  return i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(m + 96 + <usize>(r * 8))), bs32);
+function k45Mins(five: bool, m: usize, r: i32, bs32: v128): v128 {
+  return i32x4.dot_i16x8_s(v128.load8x8_u(m + <usize>((five ? 96 : 48) + r * 8)), bs32);
 }
 
 // @ts-ignore: decorator
@@ -83,10 +85,12 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
   const nsb = cols / 256;
   const qRow: usize = five ? 160 : 128;
   const zero = f32x4.splat(0);
+  const meta: usize = five ? 128 : 80;
   const m4 = keepI8(0x0f, rows >> 31), b4 = keepI8(0x10, rows >> 31);
+  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
   for (let g = g0; g < g1; g++) {
     const gq = wq + <usize>g * <usize>nsb * (qRow * 4);
-    const gm = ws + <usize>g * <usize>nsb * 128;
+    const gm = ws + <usize>g * <usize>nsb * meta;
     const valid = min<i32>(4, rows - g * 4);
     for (let t = 0; t < nTok; t++) {
       const a = act + <usize>t * <usize>actStride;
@@ -96,7 +100,7 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
       let M0 = zero, M1 = zero, M2 = zero, M3 = zero;
       for (let s = 0; s < nsb; s++) {
         const p = gq + <usize>s * (qRow * 4);
-        const m = gm + <usize>(s * 128);
+        const m = gm + <usize>s * meta;
         const xs = a + <usize>(s * 256);
         let L0 = ZERO, L1 = ZERO, L2 = ZERO, L3 = ZERO, H0 = ZERO, H1 = ZERO, H2 = ZERO, H3 = ZERO;
         for (let j = 0; j < 4; j++) {
@@ -111,17 +115,17 @@ function vecK45(five: bool, wq: usize, ws: usize, cols: i32, rows: i32, g0: i32,
         }
         const yd = f32x4.splat(load<f32>(ad + (<usize>s << 2)));
         const bs32 = bsum32(bs + <usize>(s * 32));
-        const dmin = f32x4.neg(f32x4.mul(v128.load(m, 16), yd));
+        const dmin = f32x4.neg(f32x4.mul(five ? v128.load(m, 16) : f16x4(m + 8, hk, hs), yd));
         if (five) {
-          const mins = reduce4(k45Mins(m, 0, bs32), k45Mins(m, 1, bs32), k45Mins(m, 2, bs32), k45Mins(m, 3, bs32));
+          const mins = reduce4(k45Mins(true, m, 0, bs32), k45Mins(true, m, 1, bs32), k45Mins(true, m, 2, bs32), k45Mins(true, m, 3, bs32));
           M0 = fmaVF(M0, dmin, mins);
         } else {
-          M0 = fmaSI(M0, splatLane(dmin, 0), k45Mins(m, 0, bs32));
-          M1 = fmaSI(M1, splatLane(dmin, 1), k45Mins(m, 1, bs32));
-          M2 = fmaSI(M2, splatLane(dmin, 2), k45Mins(m, 2, bs32));
-          M3 = fmaSI(M3, splatLane(dmin, 3), k45Mins(m, 3, bs32));
+          M0 = fmaSI(M0, splatLane(dmin, 0), k45Mins(false, m, 0, bs32));
+          M1 = fmaSI(M1, splatLane(dmin, 1), k45Mins(false, m, 1, bs32));
+          M2 = fmaSI(M2, splatLane(dmin, 2), k45Mins(false, m, 2, bs32));
+          M3 = fmaSI(M3, splatLane(dmin, 3), k45Mins(false, m, 3, bs32));
         }
-        const d = f32x4.mul(v128.load(m), yd);
+        const d = f32x4.mul(five ? v128.load(m) : f16x4(m, hk, hs), yd);
         const d0 = splatLane(d, 0), d1 = splatLane(d, 1), d2 = splatLane(d, 2), d3 = splatLane(d, 3);
         A0 = fmaSF(A0, d0, L0); B0 = fmaSF(B0, d0, H0);
         A1 = fmaSF(A1, d1, L1); B1 = fmaSF(B1, d1, H1);
@@ -151,7 +155,7 @@ function q4kHalf(x: usize, l0: v128, l1: v128, l2: v128, l3: v128, acc: v128): v
 // @ts-ignore: decorator
 @inline
 function q4kScales(m: usize, sub: i32): v128 {
-  const v = v128.load64_zero(m + 32 + <usize>(sub * 8));
+  const v = v128.load8x8_u(m + 16 + <usize>(sub * 4));
   return v128.shuffle<i16>(v, v, 0, 0, 1, 1, 2, 2, 3, 3);
 }
 
@@ -180,11 +184,12 @@ function q4kTokens(n: i32, gemm: bool, wq: usize, ws: usize, cols: i32, rows: i3
   const a0 = act + <usize>t * <usize>actStride, a1 = a0 + <usize>actStride, a2 = a1 + <usize>actStride, a3 = a2 + <usize>actStride;
   const d0 = a0 + <usize>(3 * cols), d1 = a1 + <usize>(3 * cols), d2 = a2 + <usize>(3 * cols), d3 = a3 + <usize>(3 * cols);
   const bsOff = <usize>(4 * nsb);
+  const hk = f16Keep(rows >> 31), hs = f16Scale(rows >> 31);
   let c0 = zero, c1 = zero, c2 = zero, c3 = zero, n0 = zero, n1 = zero, n2 = zero, n3 = zero;
-  let p = wq + <usize>g * <usize>nsb * 512, m = ws + <usize>g * <usize>nsb * 128;
+  let p = wq + <usize>g * <usize>nsb * 512, m = ws + <usize>g * <usize>nsb * 80;
   for (let s = 0; s < nsb; s++) {
     const so = <usize>(s * 256), bo = <usize>(s * 4), b32 = <usize>(s * 32);
-    const dv = v128.load(m), dmv = v128.load(m, 16);
+    const dv = f16x4(m, hk, hs), dmv = f16x4(m + 8, hk, hs);
     let i0 = ZERO, i1 = ZERO, i2 = ZERO, i3 = ZERO;
     for (let j = 0; j < 4; j++) {
       let lo0 = ZERO, hi0 = ZERO, lo1 = ZERO, hi1 = ZERO, lo2 = ZERO, hi2 = ZERO, lo3 = ZERO, hi3 = ZERO;
@@ -231,7 +236,7 @@ function q4kTokens(n: i32, gemm: bool, wq: usize, ws: usize, cols: i32, rows: i3
       n2 = q4kMins(gemm, n2, m, dmv, d2, bo, bsOff, b32);
       n3 = q4kMins(gemm, n3, m, dmv, d3, bo, bsOff, b32);
     }
-    p += 512; m += 128;
+    p += 512; m += 80;
   }
   const o = out + (<usize>(g * 4) << 2), rowBytes = <usize>rows << 2;
   const valid = min<i32>(4, rows - g * 4);
@@ -252,7 +257,7 @@ function q4kTokens(n: i32, gemm: bool, wq: usize, ws: usize, cols: i32, rows: i3
 function q4kMins(gemm: bool, acc: v128, m: usize, dmv: v128, d: usize, bo: usize, bsOff: usize, b32: usize): v128 {
   const bs32 = bsum32(d + bsOff + b32);
   const dm = f32x4.mul(dmv, v128.load32_splat(d + bo));
-  const m0 = k45Mins(m, 0, bs32), m1 = k45Mins(m, 1, bs32), m2 = k45Mins(m, 2, bs32), m3 = k45Mins(m, 3, bs32);
+  const m0 = k45Mins(false, m, 0, bs32), m1 = k45Mins(false, m, 1, bs32), m2 = k45Mins(false, m, 2, bs32), m3 = k45Mins(false, m, 3, bs32);
   if (!gemm) return fmaVF(acc, dm, reduce4(m0, m1, m2, m3));
   acc = fmaVF(acc, dm, tr4(m0, m1, m2, m3, 0));
   acc = fmaVF(acc, dm, tr4(m0, m1, m2, m3, 1));

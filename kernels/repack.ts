@@ -35,26 +35,36 @@ export function repackQ4_0(src: usize, n: i32, row0: i32, nb: i32, dq: usize, ds
   }
 }
 
-/**
- * d, dmin and the 6-bit packed scales/mins of a Q4_K/Q5_K block into the 128-byte meta of row r.
- * Scales are u16 [row][sub-block] (Q5_K) or, with `bySub`, [sub-block][row] (Q4_K, whose kernel
- * reads the four rows' scale of a sub-block at once).
- */
-function kMeta(blk: usize, m: usize, r: i32, bySub: bool): void {
+/** Scale (`min` false) or min (true) of sub-block j from a Q4_K/Q5_K block's 12 packed bytes at q. */
+// @ts-ignore: decorator
+@inline
+function kScale(q: usize, j: i32, min: bool): u32 {
+  if (j < 4) return load<u8>(q + <usize>(j + (min ? 4 : 0))) & 63;
+  return min ? (load<u8>(q + <usize>(j + 4)) >> 4) | ((load<u8>(q + <usize>j) >> 6) << 4)
+    : (load<u8>(q + <usize>(j + 4)) & 0xf) | ((load<u8>(q + <usize>(j - 4)) >> 6) << 4);
+}
+
+/** Q5_K meta of row r (128 bytes per group): d, dmin f32[4] | sc u16[4 rows][8] | m u8[4][8]. */
+function kMeta(blk: usize, m: usize, r: i32): void {
   store<f32>(m + (<usize>r << 2), f16ToF32(load<u16>(blk)));
   store<f32>(m + 16 + (<usize>r << 2), f16ToF32(load<u16>(blk, 2)));
-  const q = blk + 4;
   for (let j = 0; j < 8; j++) {
-    let sc: u32, mn: u32;
-    if (j < 4) {
-      sc = load<u8>(q + j) & 63;
-      mn = load<u8>(q + j + 4) & 63;
-    } else {
-      sc = (load<u8>(q + j + 4) & 0xf) | ((load<u8>(q + j - 4) >> 6) << 4);
-      mn = (load<u8>(q + j + 4) >> 4) | ((load<u8>(q + j) >> 6) << 4);
-    }
-    store<u16>(m + 32 + (<usize>(bySub ? j * 4 + r : r * 8 + j) << 1), <u16>sc);
-    store<u8>(m + 96 + <usize>(r * 8 + j), <u8>mn);
+    store<u16>(m + 32 + (<usize>(r * 8 + j) << 1), <u16>kScale(blk + 4, j, false));
+    store<u8>(m + 96 + <usize>(r * 8 + j), <u8>kScale(blk + 4, j, true));
+  }
+}
+
+/**
+ * Q4_K meta of row r (80 bytes per group, 4 more per row than the file's 16): d, dmin f16[4] as in
+ * the file | sc u8[8 sub-blocks][4 rows] (the kernel reads a sub-block's four scales at once) |
+ * m u8[4 rows][8].
+ */
+function q4kMeta(blk: usize, m: usize, r: i32): void {
+  store<u16>(m + (<usize>r << 1), load<u16>(blk));
+  store<u16>(m + 8 + (<usize>r << 1), load<u16>(blk, 2));
+  for (let j = 0; j < 8; j++) {
+    store<u8>(m + 16 + <usize>(j * 4 + r), <u8>kScale(blk + 4, j, false));
+    store<u8>(m + 48 + <usize>(r * 8 + j), <u8>kScale(blk + 4, j, true));
   }
 }
 
@@ -64,7 +74,7 @@ export function repackQ5_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 176;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      kMeta(blk, ds + gs * 128, r, false);
+      kMeta(blk, ds + gs * 128, r);
       const dst = dq + gs * 640 + <usize>(r * 160);
       memory.copy(dst, blk + 48, 128);
       memory.copy(dst + 128, blk + 16, 32);
@@ -97,7 +107,7 @@ export function repackQ4_K(src: usize, n: i32, row0: i32, nsb: i32, dq: usize, d
     for (let s = 0; s < nsb; s++) {
       const blk = src + <usize>(i * nsb + s) * 144;
       const gs = <usize>g * <usize>nsb + <usize>s;
-      kMeta(blk, ds + gs * 128, r, true);
+      q4kMeta(blk, ds + gs * 80, r);
       // Rows interleaved 4 bytes at a time (matmul-k.ts q4kSums): bytes 32j + 4k .. +3 of row r
       // (chunk j, k = 0..7) at 16·(8j + k) + 4r.
       for (let jk = 0; jk < 32; jk++) store<u32>(dq + gs * 512 + <usize>(jk * 16 + r * 4), load<u32>(blk + 16 + <usize>(jk * 4)));
@@ -149,12 +159,12 @@ export function rowQ4_K(dq: usize, ds: usize, nsb: i32, R: i32, dst: usize): voi
   const g = R >> 2, r = R & 3;
   for (let s = 0; s < nsb; s++) {
     const gs = <usize>g * <usize>nsb + <usize>s;
-    const m = ds + gs * 128;
-    const d = load<f32>(m + (<usize>r << 2)), dmin = load<f32>(m + 16 + (<usize>r << 2));
+    const m = ds + gs * 80;
+    const d = f16ToF32(load<u16>(m + (<usize>r << 1))), dmin = f16ToF32(load<u16>(m + 8 + (<usize>r << 1)));
     const q = dq + gs * 512 + <usize>(r * 4);
     for (let j = 0; j < 4; j++) {
-      const d1 = d * <f32>load<u16>(m + 32 + (<usize>(2 * j * 4 + r) << 1)), m1 = dmin * <f32>load<u8>(m + 96 + <usize>(r * 8 + 2 * j));
-      const d2 = d * <f32>load<u16>(m + 32 + (<usize>((2 * j + 1) * 4 + r) << 1)), m2 = dmin * <f32>load<u8>(m + 97 + <usize>(r * 8 + 2 * j));
+      const d1 = d * <f32>load<u8>(m + 16 + <usize>(2 * j * 4 + r)), m1 = dmin * <f32>load<u8>(m + 48 + <usize>(r * 8 + 2 * j));
+      const d2 = d * <f32>load<u8>(m + 16 + <usize>((2 * j + 1) * 4 + r)), m2 = dmin * <f32>load<u8>(m + 49 + <usize>(r * 8 + 2 * j));
       for (let l = 0; l < 32; l++) {
         const v = load<u8>(q + <usize>((j * 8 + (l >> 2)) * 16 + (l & 3)));
         store<f32>(dst + <usize>((s * 256 + j * 64 + l) << 2), d1 * <f32>(v & 15) - m1);

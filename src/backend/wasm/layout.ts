@@ -25,7 +25,7 @@ export interface Layout {
 const layouts = new Map<number, Layout>([
   [GgmlType.Q8_0, { kernel: KERNEL.Q8_0, act: ACT.Q8_0, block: 32, blockBytes: 34, qPerGroupBlock: 128, sPerGroupBlock: 8, repack: "repackQ8_0", row: "rowQ8_0" }],
   [GgmlType.Q4_0, { kernel: KERNEL.Q4_0, act: ACT.Q8_0, block: 32, blockBytes: 18, qPerGroupBlock: 64, sPerGroupBlock: 8, repack: "repackQ4_0", row: "rowQ4_0" }],
-  [GgmlType.Q4_K, { kernel: KERNEL.Q4_K, act: ACT.Q8_K, block: 256, blockBytes: 144, qPerGroupBlock: 512, sPerGroupBlock: 128, repack: "repackQ4_K", row: "rowQ4_K" }],
+  [GgmlType.Q4_K, { kernel: KERNEL.Q4_K, act: ACT.Q8_K, block: 256, blockBytes: 144, qPerGroupBlock: 512, sPerGroupBlock: 80, repack: "repackQ4_K", row: "rowQ4_K" }],
   [GgmlType.Q4_1, { kernel: KERNEL.Q4_1, act: ACT.Q8_0, block: 32, blockBytes: 20, qPerGroupBlock: 64, sPerGroupBlock: 32, repack: "repackQ4_1", row: "rowQ4_1" }],
   [GgmlType.Q5_0, { kernel: KERNEL.Q5_0, act: ACT.Q8_0, block: 32, blockBytes: 22, qPerGroupBlock: 80, sPerGroupBlock: 16, repack: "repackQ5_0", row: "rowQ5_0" }],
   [GgmlType.Q5_1, { kernel: KERNEL.Q5_1, act: ACT.Q8_0, block: 32, blockBytes: 24, qPerGroupBlock: 80, sPerGroupBlock: 32, repack: "repackQ5_1", row: "rowQ5_1" }],
