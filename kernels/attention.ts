@@ -9,7 +9,7 @@
 
 import { f32RoundF16, roundF16Pos4, keepV, f16x4, f16Keep, f16Scale } from "./util";
 import { addExact, fmaVV, reduce16 } from "./exact";
-import { loadS, tinyDot, vecDotF } from "./matmul-float";
+import { loadS, loadW, tinyDot, vecDotF } from "./matmul-float";
 import { vExpf, vexpV, ek, LOG2E, EXP_R, LN2_HI, LN2_LO, C5, C4, C3, C2, C1 } from "./ops";
 
 /** flags bit 0: K·q on tinyBLAS; bit 1: V·p on tinyBLAS. */
@@ -26,16 +26,113 @@ function axpy(f16: i32, half: bool, acc: usize, p: f32, v: usize, n: i32): void 
   const n4 = n & ~3;
   const keep = f16Keep(n >> 31), scale = f16Scale(n >> 31);
   let i = 0;
-  for (; i < n4; i += 4) {
-    const o = acc + (<usize>i << 2);
-    const vv = half ? f16x4(v + (<usize>i << 1), keep, scale) : v128.load(v + (<usize>i << 2));
-    v128.store(o, f16 ? addExact(v128.load(o), pv, vv) : fmaVV(v128.load(o), pv, vv));
+  // Sixteen values per iteration: the loop's counter and interrupt check cost as much as a vector.
+  for (; i + 16 <= n4; i += 16) {
+    axpy4(f16, half, acc, pv, v, i, keep, scale); axpy4(f16, half, acc, pv, v, i + 4, keep, scale);
+    axpy4(f16, half, acc, pv, v, i + 8, keep, scale); axpy4(f16, half, acc, pv, v, i + 12, keep, scale);
   }
+  for (; i < n4; i += 4) axpy4(f16, half, acc, pv, v, i, keep, scale);
   for (; i < n; i++) {
     const o = acc + (<usize>i << 2);
     const vs = half ? loadS(1, v, i) : load<f32>(v + (<usize>i << 2));
     store<f32>(o, f16 ? load<f32>(o) + p * vs : <f32>(<f64>p * <f64>vs + <f64>load<f32>(o)));
   }
+}
+
+/**
+ * Scores of the unit's cells in fours (ggml_vec_dot_f16/_f32 over a head of n = 64 or 128, a
+ * constant): K rows widened once for the group (read in place for one head). Returns the cells done.
+ */
+// @ts-ignore: decorator
+@inline
+function scores4(f16: i32, group: i32, n: i32, kBase: usize, kvWidth: i32, ce: usize, cnt: i32, qr: usize, row: usize, P0: usize, pStride: usize, scale: f64): i32 {
+  const esz: usize = f16 ? 2 : 4, hb = <usize>n << 2;
+  let c = 0;
+  for (; c + 4 <= cnt; c += 4) {
+    const e = ce + (<usize>c << 2);
+    const e0 = load<i32>(e), e1 = load<i32>(e, 4), e2 = load<i32>(e, 8), e3 = load<i32>(e, 12);
+    const k0 = kBase + <usize>(e0 * kvWidth) * esz, k1 = kBase + <usize>(e1 * kvWidth) * esz;
+    const k2 = kBase + <usize>(e2 * kvWidth) * esz, k3 = kBase + <usize>(e3 * kvWidth) * esz;
+    if (group == 1) {
+      const kind = f16 ? 1 : 0;
+      store4(P0, e0, e1, e2, e3, scale, fold4(dotU(kind, k0, qr, n), dotU(kind, k1, qr, n), dotU(kind, k2, qr, n), dotU(kind, k3, qr, n)));
+      continue;
+    }
+    widen(f16, k0, n, row); widen(f16, k1, n, row + hb); widen(f16, k2, n, row + 2 * hb); widen(f16, k3, n, row + 3 * hb);
+    const kind = f16 ? 3 : 0;
+    for (let h = 0; h < group; h++) {
+      const qh = qr + <usize>h * hb;
+      store4(P0 + <usize>h * pStride, e0, e1, e2, e3, scale, fold4(dotU(kind, row, qh, n), dotU(kind, row + hb, qh, n), dotU(kind, row + 2 * hb, qh, n), dotU(kind, row + 3 * hb, qh, n)));
+    }
+  }
+  return c;
+}
+
+/**
+ * ggml_vec_dot_f16 / _f32 of w and x over n (64 or 128, a constant), up to its last two additions: the
+ * 16 lane vectors (each summed over the 64-element chunks in order) folded as vecDotF folds them,
+ * S_k = (v_k + v_{k+8}) + (v_{k+4} + v_{k+12}), then (S_0 + S_2) + (S_1 + S_3): reduce16's `u`.
+ * One S at a time keeps four vectors live where vecDotF's loop holds sixteen. kind as loadW.
+ */
+// @ts-ignore: decorator
+@inline
+function dotU(kind: i32, w: usize, x: usize, n: i32): v128 {
+  const keep = f16Keep(n >> 31), sc = f16Scale(n >> 31);
+  const s0 = f32x4.add(f32x4.add(laneSum(kind, w, x, n, 0, keep, sc), laneSum(kind, w, x, n, 8, keep, sc)),
+    f32x4.add(laneSum(kind, w, x, n, 4, keep, sc), laneSum(kind, w, x, n, 12, keep, sc)));
+  const s1 = f32x4.add(f32x4.add(laneSum(kind, w, x, n, 1, keep, sc), laneSum(kind, w, x, n, 9, keep, sc)),
+    f32x4.add(laneSum(kind, w, x, n, 5, keep, sc), laneSum(kind, w, x, n, 13, keep, sc)));
+  const s2 = f32x4.add(f32x4.add(laneSum(kind, w, x, n, 2, keep, sc), laneSum(kind, w, x, n, 10, keep, sc)),
+    f32x4.add(laneSum(kind, w, x, n, 6, keep, sc), laneSum(kind, w, x, n, 14, keep, sc)));
+  const s3 = f32x4.add(f32x4.add(laneSum(kind, w, x, n, 3, keep, sc), laneSum(kind, w, x, n, 11, keep, sc)),
+    f32x4.add(laneSum(kind, w, x, n, 7, keep, sc), laneSum(kind, w, x, n, 15, keep, sc)));
+  return f32x4.add(f32x4.add(s0, s2), f32x4.add(s1, s3));
+}
+
+/**
+ * Lane vector j of vecDotF: elements 4j..4j+3 of every 64-element chunk, multiplied and summed in
+ * chunk order. The first product stands alone (the FMA onto zero rounds as the product does; only
+ * a zero's sign could differ, which no later step can see).
+ */
+// @ts-ignore: decorator
+@inline
+function laneSum(kind: i32, w: usize, x: usize, n: i32, j: i32, keep: v128, sc: v128): v128 {
+  let v = f32x4.mul(loadW(kind, w, 4 * j, keep, sc), v128.load(x + (<usize>j << 4)));
+  if (n == 128) {
+    const wv = loadW(kind, w, 64 + 4 * j, keep, sc), xv = v128.load(x + (<usize>(64 + 4 * j) << 2));
+    v = kind == 0 ? fmaVV(v, wv, xv) : addExact(v, wv, xv);
+  }
+  return v;
+}
+
+/** The dots of four dotU results in one vector: lane c = (u_c[0] + u_c[2]) + (u_c[1] + u_c[3]), reduce16's last two steps. */
+// @ts-ignore: decorator
+@inline
+function fold4(u0: v128, u1: v128, u2: v128, u3: v128): v128 {
+  const a = f32x4.add(v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), v128.shuffle<f32>(u0, u1, 2, 3, 6, 7));
+  const b = f32x4.add(v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), v128.shuffle<f32>(u2, u3, 2, 3, 6, 7));
+  return f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+}
+
+/** Scores f32(dot·scale) (the scale in double, as the scalar path) of four cells into P. */
+// @ts-ignore: decorator
+@inline
+function store4(P: usize, e0: i32, e1: i32, e2: i32, e3: i32, scale: f64, dots: v128): void {
+  const sv = f64x2.splat(scale);
+  const lo = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(dots), sv));
+  const hi = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(dots, dots, 2, 3, 2, 3)), sv));
+  store<f32>(P + (<usize>e0 << 2), f32x4.extract_lane(lo, 0));
+  store<f32>(P + (<usize>e1 << 2), f32x4.extract_lane(lo, 1));
+  store<f32>(P + (<usize>e2 << 2), f32x4.extract_lane(hi, 0));
+  store<f32>(P + (<usize>e3 << 2), f32x4.extract_lane(hi, 1));
+}
+
+// @ts-ignore: decorator
+@inline
+function axpy4(f16: i32, half: bool, acc: usize, pv: v128, v: usize, i: i32, keep: v128, scale: v128): void {
+  const o = acc + (<usize>i << 2);
+  const vv = half ? f16x4(v + (<usize>i << 1), keep, scale) : v128.load(v + (<usize>i << 2));
+  v128.store(o, f16 ? addExact(v128.load(o), pv, vv) : fmaVV(v128.load(o), pv, vv));
 }
 
 /** A cache row (f16 or f32) as f32 at dst. */
@@ -52,7 +149,7 @@ function widen(f16: i32, src: usize, n: i32, dst: usize): void {
 
 /**
  * (token, KV head) units [j0, j1). `scratch` is this thread's area: group q rows (group·headDim
- * f32) | a widened K/V row (headDim) | probabilities (group·nKv) | lane accumulators
+ * f32) | four widened K/V rows (4·headDim) | probabilities (group·nKv) | lane accumulators
  * (group·64·headDim). out may alias q (the group's q rows are copied first).
  */
 export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, start: usize, count: usize,
@@ -62,7 +159,7 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
   const esz: usize = f16 ? 2 : 4;
   const hb = <usize>headDim << 2;
   const kind = f16 ? 3 : 0; // dot arithmetic on widened rows (matmul-float.ts)
-  const qr = scratch, row = qr + <usize>group * hb, P0 = row + hb;
+  const qr = scratch, row = qr + <usize>group * hb, P0 = row + 4 * hb;
   const pStride = <usize>nKv << 2;
   const vec = nKv - nKv % 16;
   const kqTiny = (flags & ATTN_KQ_TINY) != 0, kqvTiny = (flags & ATTN_KQV_TINY) != 0;
@@ -103,10 +200,15 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       for (let b: usize = 0; b < rowBytes; b += 64) touched |= load<u8>(k + off + b) | load<u8>(v + off + b);
     }
     store<i32>(row, touched); // keeps the loads (row is scratch, overwritten below)
-    // Scores: each K row widened once, dotted with every head of the group.
-    for (let c = 0; c < cnt; c++) {
+    // Scores: each K row widened once, dotted with every head of the group (one head: straight
+    // from the cache row). ggml_vec_dot_f16's sums for four cells at a time share the last folds.
+    const kBase = k + <usize>(kvh * headDim) * esz;
+    let c = 0;
+    if (!kqTiny && headDim == 64) c = scores4(f16, group, 64, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
+    else if (!kqTiny && headDim == 128) c = scores4(f16, group, 128, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
+    for (; c < cnt; c++) {
       const cell = load<i32>(cells + (<usize>(st + c) << 2));
-      const kRow = k + <usize>(cell * kvWidth + kvh * headDim) * esz;
+      const kRow = kBase + <usize>(cell * kvWidth) * esz;
       if (group == 1) {
         // One head: dot straight from the cache row (same products and order as on the widened row).
         const dot = f16 ? (kqTiny ? tinyDot(1, kRow, qr, headDim) : vecDotF(1, kRow, qr, headDim))
@@ -130,7 +232,7 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     for (let h = 0; h < group; h++) {
       const P = P0 + <usize>h * pStride;
       let mv = ninf;
-      let c = 0;
+      c = 0;
       for (; c + 4 <= hiV; c += 4) mv = f32x4.max(mv, v128.load(P + (<usize>c << 2)));
       let mx = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
       for (; c < hiV; c++) mx = max<f32>(mx, load<f32>(P + (<usize>c << 2)));
@@ -168,8 +270,8 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       }
     }
     // V·p: cell c goes to lane c mod 16 (tinyBLAS) or c mod 64 below np (vec_dot), in cache order;
-    // each V row widened once for the group (read in place for one head). Cells with p = 0 in
-    // every head add nothing.
+    // each V row widened once for the group (read in place for one head). A head whose p is 0
+    // adds nothing.
     memory.fill(acc0, 0, <usize>group * accStride);
     const vBase = v + <usize>(kvh * headDim) * esz;
     const vEnd = min<i32>(np, hi);
@@ -183,9 +285,6 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
       }
     }
     for (let c = 0; c < (group == 1 ? 0 : vEnd); c++) {
-      let any = false;
-      for (let h = 0; h < group; h++) any = any || load<f32>(P0 + <usize>h * pStride + (<usize>c << 2)) != 0;
-      if (!any) continue;
       widen(f16, vBase + <usize>(c * kvWidth) * esz, headDim, row);
       const lane = <usize>(c & (nLanes - 1)) * L;
       for (let h = 0; h < group; h++) {

@@ -490,7 +490,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     const start = writeInts("attnStart", span.start.subarray(0, nTokens));
     const count = writeInts("attnCount", span.count.subarray(0, nTokens));
     const group = nHeads / nKvHeads;
-    const perThread = Math.ceil(((group * headDim + headDim + group * nKv + group * 64 * headDim) * 4) / 64) * 64;
+    const perThread = Math.ceil(((group * headDim + 4 * headDim + group * nKv + group * 64 * headDim) * 4) / 64) * 64;
     const sc = scratchOf("scores", perThread * threads);
     const d = pool.begin();
     d[0] = OP.ATTN; d[1] = qs.ptr; d[2] = k.ptr; d[3] = v.ptr; d[4] = f16 ? 1 : 0; d[5] = cells; d[6] = start;
