@@ -40,12 +40,13 @@ function axpy(f16: i32, half: bool, acc: usize, p: f32, v: usize, n: i32): void 
 }
 
 /**
- * Scores of the unit's cells in fours (ggml_vec_dot_f16/_f32 over a head of n = 64 or 128, a
- * constant): K rows widened once for the group (read in place for one head). Returns the cells done.
+ * Scores of the unit's cells in fours: tinyBLAS (`tiny`, n a multiple of 16) or ggml_vec_dot_f16/_f32
+ * (n = 64 or 128, a constant) over a head; K rows widened once for the group (read in place for
+ * one head). Returns the cells done.
  */
 // @ts-ignore: decorator
 @inline
-function scores4(f16: i32, group: i32, n: i32, kBase: usize, kvWidth: i32, ce: usize, cnt: i32, qr: usize, row: usize, P0: usize, pStride: usize, scale: f64): i32 {
+function scores4(f16: i32, group: i32, tiny: bool, n: i32, kBase: usize, kvWidth: i32, ce: usize, cnt: i32, qr: usize, row: usize, P0: usize, pStride: usize, scale: f64): i32 {
   const esz: usize = f16 ? 2 : 4, hb = <usize>n << 2;
   let c = 0;
   for (; c + 4 <= cnt; c += 4) {
@@ -55,14 +56,15 @@ function scores4(f16: i32, group: i32, n: i32, kBase: usize, kvWidth: i32, ce: u
     const k2 = kBase + <usize>(e2 * kvWidth) * esz, k3 = kBase + <usize>(e3 * kvWidth) * esz;
     if (group == 1) {
       const kind = f16 ? 1 : 0;
-      store4(P0, e0, e1, e2, e3, scale, fold4(dotU(kind, k0, qr, n), dotU(kind, k1, qr, n), dotU(kind, k2, qr, n), dotU(kind, k3, qr, n)));
+      store4(P0, e0, e1, e2, e3, scale, fold4(dotAny(tiny, kind, k0, qr, n), dotAny(tiny, kind, k1, qr, n), dotAny(tiny, kind, k2, qr, n), dotAny(tiny, kind, k3, qr, n)));
       continue;
     }
     widen(f16, k0, n, row); widen(f16, k1, n, row + hb); widen(f16, k2, n, row + 2 * hb); widen(f16, k3, n, row + 3 * hb);
     const kind = f16 ? 3 : 0;
     for (let h = 0; h < group; h++) {
       const qh = qr + <usize>h * hb;
-      store4(P0 + <usize>h * pStride, e0, e1, e2, e3, scale, fold4(dotU(kind, row, qh, n), dotU(kind, row + hb, qh, n), dotU(kind, row + 2 * hb, qh, n), dotU(kind, row + 3 * hb, qh, n)));
+      store4(P0 + <usize>h * pStride, e0, e1, e2, e3, scale,
+        fold4(dotAny(tiny, kind, row, qh, n), dotAny(tiny, kind, row + hb, qh, n), dotAny(tiny, kind, row + 2 * hb, qh, n), dotAny(tiny, kind, row + 3 * hb, qh, n)));
     }
   }
   return c;
@@ -105,7 +107,33 @@ function laneSum(kind: i32, w: usize, x: usize, n: i32, j: i32, keep: v128, sc: 
   return v;
 }
 
-/** The dots of four dotU results in one vector: lane c = (u_c[0] + u_c[2]) + (u_c[1] + u_c[3]), reduce16's last two steps. */
+/**
+ * tinyDot up to its last two additions: four lane vectors over elements ≡ 0..15 (mod 16), each
+ * summed in order (the first product alone, as in laneSum), then (a0 + a2) + (a1 + a3).
+ */
+// @ts-ignore: decorator
+@inline
+function tinyU(kind: i32, w: usize, x: usize, n: i32): v128 {
+  const keep = f16Keep(n >> 31), sc = f16Scale(n >> 31);
+  let a0 = f32x4.mul(loadW(kind, w, 0, keep, sc), v128.load(x)), a1 = f32x4.mul(loadW(kind, w, 4, keep, sc), v128.load(x, 16));
+  let a2 = f32x4.mul(loadW(kind, w, 8, keep, sc), v128.load(x, 32)), a3 = f32x4.mul(loadW(kind, w, 12, keep, sc), v128.load(x, 48));
+  for (let i = 16; i < n; i += 16) {
+    const xi = x + (<usize>i << 2);
+    a0 = kind == 0 ? fmaVV(a0, loadW(kind, w, i, keep, sc), v128.load(xi)) : addExact(a0, loadW(kind, w, i, keep, sc), v128.load(xi));
+    a1 = kind == 0 ? fmaVV(a1, loadW(kind, w, i + 4, keep, sc), v128.load(xi, 16)) : addExact(a1, loadW(kind, w, i + 4, keep, sc), v128.load(xi, 16));
+    a2 = kind == 0 ? fmaVV(a2, loadW(kind, w, i + 8, keep, sc), v128.load(xi, 32)) : addExact(a2, loadW(kind, w, i + 8, keep, sc), v128.load(xi, 32));
+    a3 = kind == 0 ? fmaVV(a3, loadW(kind, w, i + 12, keep, sc), v128.load(xi, 48)) : addExact(a3, loadW(kind, w, i + 12, keep, sc), v128.load(xi, 48));
+  }
+  return f32x4.add(f32x4.add(a0, a2), f32x4.add(a1, a3));
+}
+
+// @ts-ignore: decorator
+@inline
+function dotAny(tiny: bool, kind: i32, w: usize, x: usize, n: i32): v128 {
+  return tiny ? tinyU(kind, w, x, n) : dotU(kind, w, x, n);
+}
+
+/** The dots of four dotU / tinyU results in one vector: lane c = (u_c[0] + u_c[2]) + (u_c[1] + u_c[3]), reduce16's last two steps. */
 // @ts-ignore: decorator
 @inline
 function fold4(u0: v128, u1: v128, u2: v128, u3: v128): v128 {
@@ -204,8 +232,9 @@ export function attention(q: usize, k: usize, v: usize, f16: i32, cells: usize, 
     // from the cache row). ggml_vec_dot_f16's sums for four cells at a time share the last folds.
     const kBase = k + <usize>(kvh * headDim) * esz;
     let c = 0;
-    if (!kqTiny && headDim == 64) c = scores4(f16, group, 64, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
-    else if (!kqTiny && headDim == 128) c = scores4(f16, group, 128, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
+    if (kqTiny) c = scores4(f16, group, true, headDim, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
+    else if (headDim == 64) c = scores4(f16, group, false, 64, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
+    else if (headDim == 128) c = scores4(f16, group, false, 128, kBase, kvWidth, cells + (<usize>st << 2), cnt, qr, row, P0, pStride, scale);
     for (; c < cnt; c++) {
       const cell = load<i32>(cells + (<usize>(st + c) << 2));
       const kRow = kBase + <usize>(cell * kvWidth) * esz;
