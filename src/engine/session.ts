@@ -49,15 +49,17 @@ export class Session {
       throw new UserError(`${n} tokens do not fit in the context: ${this.model.contextSize} cells, ${free} free (${n - free} too many)`);
     }
     const vocab = this.model.config.vocabSize;
-    const out = new Float32Array(Math.max(0, n - from) * vocab);
     const batchSize = this.model.batchSize;
+    // One batch (every decode step): the backend's fresh logits array is the result, no second copy.
+    let out: Float32Array = n <= batchSize ? new Float32Array(0) : new Float32Array(Math.max(0, n - from) * vocab);
     for (let i = 0; i < n; i += batchSize) {
       opts.signal?.throwIfAborted();
       const chunk = Int32Array.from(Array.prototype.slice.call(tokens, i, i + batchSize) as number[]);
       const first = Math.max(from - i, 0);
       const rows = first < chunk.length ? Int32Array.from({ length: chunk.length - first }, (_, r) => first + r) : new Int32Array(0);
       const logits = await this.model.forwardBatch(chunk, new Int32Array(chunk.length).fill(this.seqId), rows);
-      if (rows.length > 0) out.set(logits, (i + first - from) * vocab);
+      if (n <= batchSize) out = logits;
+      else if (rows.length > 0) out.set(logits, (i + first - from) * vocab);
       for (const t of chunk) this.history.push(t);
       this.lastLogits = rows.length > 0 ? logits.subarray(logits.length - vocab) : undefined;
     }

@@ -59,7 +59,7 @@ export class SpmEncoder {
       }
     }
     let pairCount = 0;
-    for (const t of tokens) pairCount += t.length;
+    for (const t of tokens) pairCount += Math.max(0, t.length - 1); // at most one pair per split point
     this.#pairs = new PairTable(pairCount);
     const symbolOf = (s: string, oneCodePoint: boolean): number | undefined =>
       oneCodePoint ? this.#charId.get(s.codePointAt(0)!) : textToId.get(s);
