@@ -5,7 +5,7 @@
 import { UserError } from "../../errors.ts";
 import { ggmlTypeInfo, ggmlTypeName, rowBytes } from "../../format/ggml.ts";
 import type { GgmlType } from "../../format/ggml.ts";
-import type { AttentionShape, AttentionSpan, Backend, Buf, Weight } from "../types.ts";
+import type { AttentionShape, AttentionSpan, Backend, Buf, RopeParams, Weight } from "../types.ts";
 import { ropeAngles } from "../ref/rope.ts";
 import { dotKernel } from "../ref/vecdot.ts";
 import { ACT, CTRL_BASE, MAX_PAGES, MODE, OP, WEIGHT_PAD } from "./abi.ts";
@@ -136,6 +136,13 @@ function asF32(b: Buf, need: number, what: string): WasmBuf {
   return w;
 }
 
+/** Equal lengths and elements. */
+function sameInts(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const host = opts.host ?? (await defaultHost());
   let relaxed = opts.relaxed ?? relaxedSimdSupported();
@@ -189,6 +196,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   };
 
   let ropeCos = new Float32Array(0), ropeSin = new Float32Array(0);
+  let ropeMemo: { positions: Int32Array; params?: RopeParams; tab: number } = { positions: new Int32Array(0), tab: 0 };
   const BIG = 32768; // elements of work below which a dispatch to workers costs more than it saves
 
   const backend: WasmBackend = {
@@ -345,11 +353,15 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       const half = p.dims / 2;
       if (ropeCos.length < half) { ropeCos = new Float32Array(half); ropeSin = new Float32Array(half); }
       const tab = scratchOf("rope", nTokens * p.dims * 4);
-      for (let t = 0; t < nTokens; t++) {
-        ropeAngles(positions[t]!, p, ropeCos, ropeSin);
-        const base = (tab >>> 2) + t * p.dims;
-        f32.set(ropeCos.subarray(0, half), base);
-        f32.set(ropeSin.subarray(0, half), base + half);
+      // Q and K of every layer rotate by the same positions: the angle table is filled once per forward pass.
+      if (ropeMemo.params !== p || ropeMemo.tab !== tab || !sameInts(ropeMemo.positions, positions.subarray(0, nTokens))) {
+        for (let t = 0; t < nTokens; t++) {
+          ropeAngles(positions[t]!, p, ropeCos, ropeSin);
+          const base = (tab >>> 2) + t * p.dims;
+          f32.set(ropeCos.subarray(0, half), base);
+          f32.set(ropeSin.subarray(0, half), base + half);
+        }
+        ropeMemo = { positions: positions.slice(0, nTokens), params: p, tab };
       }
       const d = pool.begin();
       d[0] = OP.ROPE; d[1] = xs.ptr; d[2] = nTokens; d[3] = nHeads; d[4] = headDim; d[5] = tab; d[6] = p.dims; d[7] = p.neox ? 1 : 0;
@@ -458,6 +470,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     };
   }
 
+  let spanMemo: {
+    nTokens: number; kvWidth: number; size: number; nKv: number; cellsCopy: Int32Array; startCopy: Int32Array; countCopy: Int32Array;
+    cells: number; start: number; count: number;
+  } | undefined;
+
   function attention(q: Buf, kCache: Buf, vCache: Buf, span: AttentionSpan, shape: AttentionShape, out: Buf): void {
     const { nTokens, nHeads, nKvHeads, headDim, scale } = shape;
     if (nHeads % nKvHeads) throw new Error(`attention: ${nHeads} heads are not a multiple of ${nKvHeads} KV heads`);
@@ -465,30 +482,40 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     const k = asBuf(kCache), v = asBuf(vCache);
     if (k.dtype !== v.dtype) throw new Error("attention: K and V caches must have the same dtype");
     const kvWidth = nKvHeads * headDim;
-    let maxCount = 1;
-    for (let t = 0; t < nTokens; t++) {
-      const st = span.start[t]!, cnt = span.count[t]!;
-      if (!(cnt > 0 && st >= 0 && st + cnt <= span.cells.length)) throw new RangeError(`attention: bad span for token ${t}`);
-      if (cnt > maxCount) maxCount = cnt;
+    // Every layer of a forward pass gets the same span: checked and copied in once (compared by value,
+    // so a caller may reuse its arrays).
+    const size = Math.min(k.length, v.length);
+    let sp = spanMemo;
+    if (!sp || sp.nTokens !== nTokens || sp.kvWidth !== kvWidth || sp.size !== size || !sameInts(sp.cellsCopy, span.cells)
+      || !sameInts(sp.startCopy, span.start.subarray(0, nTokens)) || !sameInts(sp.countCopy, span.count.subarray(0, nTokens))) {
+      for (let t = 0; t < nTokens; t++) {
+        const st = span.start[t]!, cnt = span.count[t]!;
+        if (!(cnt > 0 && st >= 0 && st + cnt <= span.cells.length)) throw new RangeError(`attention: bad span for token ${t}`);
+      }
+      let maxCell = 0;
+      for (const cell of span.cells) {
+        if (!(cell >= 0 && (cell + 1) * kvWidth <= size)) throw new RangeError(`attention: cell ${cell} is outside the cache`);
+      }
+      for (let t = 0; t < nTokens; t++) {
+        for (let j = span.start[t]!; j < span.start[t]! + span.count[t]!; j++) maxCell = Math.max(maxCell, span.cells[j]!);
+      }
+      // llama.cpp's KQ view covers n_kv cells: the used ones rounded up to 256, at most the cache.
+      const cacheCells = Math.floor(k.length / kvWidth);
+      const nKv = Math.min(cacheCells, Math.max(256, Math.ceil((maxCell + 1) / 256) * 256));
+      sp = spanMemo = {
+        nTokens, kvWidth, size, nKv,
+        cellsCopy: span.cells.slice(), startCopy: span.start.slice(0, nTokens), countCopy: span.count.slice(0, nTokens),
+        cells: writeInts("attnCells", span.cells),
+        start: writeInts("attnStart", span.start.subarray(0, nTokens)),
+        count: writeInts("attnCount", span.count.subarray(0, nTokens)),
+      };
     }
-    for (const cell of span.cells) {
-      if (!(cell >= 0 && (cell + 1) * kvWidth <= Math.min(k.length, v.length))) throw new RangeError(`attention: cell ${cell} is outside the cache`);
-    }
-    // llama.cpp's KQ view covers n_kv cells: the used ones rounded up to 256, at most the cache.
-    const cacheCells = Math.floor(k.length / kvWidth);
-    let maxCell = 0;
-    for (let t = 0; t < nTokens; t++) {
-      for (let j = span.start[t]!; j < span.start[t]! + span.count[t]!; j++) maxCell = Math.max(maxCell, span.cells[j]!);
-    }
-    const nKv = Math.min(cacheCells, Math.max(256, Math.ceil((maxCell + 1) / 256) * 256));
+    const { nKv, cells, start, count } = sp;
     const f16 = k.dtype === "f16";
     // The kernels llama.cpp's mul_mat picks for KQ (q is a permuted view: tinyBLAS only after the
     // f16 conversion) and KQV (see attentionRef in ../ref/index.ts).
     const kqTiny = f16 && nTokens >= 2 && headDim % 16 === 0 && nKv % 4 === 0;
     const kqvTiny = nTokens >= 2 && nKv % 16 === 0 && headDim % 4 === 0;
-    const cells = writeInts("attnCells", span.cells);
-    const start = writeInts("attnStart", span.start.subarray(0, nTokens));
-    const count = writeInts("attnCount", span.count.subarray(0, nTokens));
     const group = nHeads / nKvHeads;
     const perThread = Math.ceil(((group * headDim + 4 * headDim + group * nKv + group * 64 * headDim) * 4) / 64) * 64;
     const sc = scratchOf("scores", perThread * threads);
