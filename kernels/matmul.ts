@@ -1,9 +1,9 @@
 // Quantized matrix × activations for the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
 // IQ4_NL). Weights are repacked at load (repack.ts): rows in groups of 4, the 4 rows' quants of
 // one block side by side (Q4_0: interleaved 4 bytes at a time, see q4Sums), scales in a separate
-// array (f32; Q4_0 and Q8_0 keep the file's f16, so their repacked weights are the file's size). A group's weights stay in L1 while
-// every token of the batch streams past them. Each kernel computes row groups [g0, g1) for all
-// nTok tokens: out[t*rows + r].
+// array (f32; Q4_0 and Q8_0 keep the file's f16, so their repacked weights are the file's size).
+// A group's weights stay in L1 while every token of the batch streams past them. Each kernel
+// computes row groups [g0, g1) for all nTok tokens: out[t*rows + r].
 //
 // The integer block sums are exact; the f32 arithmetic around them is llama.cpp's, as the
 // reference spells it out (src/backend/ref/vecdot.ts): `mode` says which of its kernels the

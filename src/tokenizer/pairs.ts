@@ -10,7 +10,7 @@ export class PairTable {
   #mask: number;
   #count = 0;
 
-  /** Load factor at most 0.6: short probe runs without the 2× slack (8 MB for a 32k vocabulary). */
+  /** Capacity for a load factor of at most 0.6: probe runs stay short without reserving 2×. */
   constructor(expected: number) {
     let cap = 16;
     while (cap * 0.6 < expected) cap *= 2;
