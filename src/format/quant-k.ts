@@ -554,16 +554,8 @@ export const q8_K: BlockCodec = {
   },
   quantizeRow(x, xo, n, out, oo) {
     for (let b = 0; b < n / QK_K; b++, xo += QK_K, oo += 292) {
-      let max = 0;
-      let amax = 0;
-      for (let j = 0; j < QK_K; j++) {
-        const ax = Math.abs(x[xo + j]);
-        if (ax > amax) {
-          amax = ax;
-          max = x[xo + j];
-        }
-      }
-      if (amax === 0) {
+      const max = signedAbsMax(x, xo, QK_K);
+      if (max === 0) {
         out.fill(0, oo, oo + 292);
         continue;
       }

@@ -9,7 +9,7 @@
 // The model knows neither the file format nor the backend: weights arrive as backend handles,
 // the KV cache says where each token goes. Scratch buffers are sized once for the largest batch.
 
-import type { AttentionSpan, Backend, Buf, RopeParams } from "../backend/types.ts";
+import type { AttentionSpan, Backend, Buf, RopeParams, Weight } from "../backend/types.ts";
 import type { ModelConfig } from "./config.ts";
 import type { LlamaWeights } from "./weights.ts";
 
@@ -92,12 +92,7 @@ export class LlamaModel {
       // Self-attention block.
       b.rmsNorm(s.x, L.attnNorm, n, dim, rmsEps, s.h);
       dbg?.("attn_norm", l, s.h, n, dim);
-      if (b.matmulMany) b.matmulMany([L.wq, L.wk, L.wv], s.h, n, [s.q, s.k, s.v]);
-      else {
-        b.matmul(L.wq, s.h, n, s.q);
-        b.matmul(L.wk, s.h, n, s.k);
-        b.matmul(L.wv, s.h, n, s.v);
-      }
+      matmuls(b, [L.wq, L.wk, L.wv], s.h, n, [s.q, s.k, s.v]);
       if (L.bq) b.addBias(s.q, L.bq, n, nHeads * headDim);
       if (L.bk) b.addBias(s.k, L.bk, n, kvDim);
       if (L.bv) b.addBias(s.v, L.bv, n, kvDim);
@@ -128,11 +123,7 @@ export class LlamaModel {
       // Feed-forward block (SwiGLU).
       b.rmsNorm(s.x, L.ffnNorm, rows, dim, rmsEps, s.h);
       dbg?.("ffn_norm", l, s.h, rows, dim);
-      if (b.matmulMany) b.matmulMany([L.wGate, L.wUp], s.h, rows, [s.gate, s.up]);
-      else {
-        b.matmul(L.wGate, s.h, rows, s.gate);
-        b.matmul(L.wUp, s.h, rows, s.up);
-      }
+      matmuls(b, [L.wGate, L.wUp], s.h, rows, [s.gate, s.up]);
       b.siluMul(s.gate, s.up, rows * ffnDim, s.gate);
       b.matmul(L.wDown, s.gate, rows, s.o);
       dbg?.("ffn_out", l, s.o, rows, dim);
@@ -176,4 +167,10 @@ export function ropeParams(c: ModelConfig, freqFactors?: Float32Array): RopePara
       ? { extFactor: 1, attnFactor: c.rope.yarnAttnFactor, betaFast: 32, betaSlow: 1, origContext: c.rope.origContext }
       : undefined,
   };
+}
+
+/** Several weights over one input: one backend op (one activation quantization) where the backend has it. */
+function matmuls(b: Backend, ws: readonly Weight[], x: Buf, n: number, outs: readonly Buf[]): void {
+  if (b.matmulMany) b.matmulMany(ws, x, n, outs);
+  else for (let i = 0; i < ws.length; i++) b.matmul(ws[i]!, x, n, outs[i]!);
 }
